@@ -17,7 +17,7 @@ from .load import default_config, load_config, load_config_text
 from .locks import LocksConfig
 from .models import Config
 from .paths import Paths, locate, resolve_paths
-from .streaming import Cadence, StreamingConfig
+from .streaming import StreamingConfig
 from .theme import ThemeConfig
 from .ui import UIConfig
 from .write import default_config_text, write_default_config
@@ -28,7 +28,6 @@ __all__ = [
     "BINDINGS_BY_ID",
     "BackendConfig",
     "BindingSpec",
-    "Cadence",
     "Config",
     "ConfigError",
     "ConfigIssue",

@@ -22,8 +22,8 @@ ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 
 # The offline default: a small llama.cpp model that collab.flows registers as a litellm custom
 # provider; it needs no key and no network.
-LOCAL_PROVIDER = "collab-local"
-LOCAL_MODEL = f"{LOCAL_PROVIDER}/smollm2-135m-instruct"
+LOCAL_PROVIDER = "local"
+LOCAL_MODEL = f"{LOCAL_PROVIDER}/smollm2"
 
 
 class ModelSpec(Section):

@@ -9,14 +9,17 @@ Every problem becomes a ``ConfigError`` naming the source, the line and the fiel
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .base import FieldProblem
 from .env import env_settings, nest
@@ -25,7 +28,7 @@ from .flows.presets import preset_files
 from .identity import handle_from_login, login_name
 from .keymap import flatten_keymap, suggest
 from .layers import Layer, Merged, Source, merge_layers
-from .models import SECTIONS, Config
+from .models import Config
 from .paths import ENV_CONFIG, config_file, data_dir, expand
 from .toml_lines import LineIndex, key_on_line
 
@@ -101,10 +104,10 @@ def _load(
     layers = [Layer(Source(DEFAULTS_LABEL), _defaults())]
     layers += _preset_layers()
     if text is not None and file is not None:
-        layers.append(_file_layer(text, file))
+        layers.append(_file_layer(text, file, env))
     layers += _env_layers(env)
     if overrides:
-        layers.append(Layer(Source(OVERRIDES_LABEL), _overrides(overrides)))
+        layers.append(Layer(Source(OVERRIDES_LABEL), _overrides(overrides, env)))
     merged = merge_layers(layers)
     issues = [_issue(src, sub, msg) for src, sub, msg in merged.problems]
     if not issues:
@@ -126,8 +129,6 @@ def _defaults() -> dict[str, Any]:
     global _DEFAULTS_CACHE
     if _DEFAULTS_CACHE is None:
         _DEFAULTS_CACHE = Config().model_dump(mode="python")
-    import copy
-
     return copy.deepcopy(_DEFAULTS_CACHE)
 
 
@@ -143,7 +144,7 @@ def _preset_layers() -> list[Layer]:
     return layers
 
 
-def _file_layer(text: str, file: Path) -> Layer:
+def _file_layer(text: str, file: Path, env: Mapping[str, str]) -> Layer:
     source = Source(display_path(file), file)
     data = _parse(text, source)
     source.index = LineIndex(text)
@@ -157,7 +158,7 @@ def _file_layer(text: str, file: Path) -> Layer:
     backend = data.get("backend")
     if isinstance(backend, dict) and isinstance(backend.get("data_dir"), str):
         # Relative to the file, so the config means the same from any working directory.
-        p = expand(backend["data_dir"])
+        p = expand(backend["data_dir"], env)
         backend["data_dir"] = str(p if p.is_absolute() else file.parent / p)
     return Layer(source, data)
 
@@ -207,7 +208,7 @@ def _env_layers(env: Mapping[str, str]) -> list[Layer]:
     return layers
 
 
-def _overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+def _overrides(overrides: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in overrides.items():
         if v is None:
@@ -224,7 +225,7 @@ def _overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
             node[parts[-1]] = dict(v) if isinstance(v, Mapping) else v
     data_dir_value = out.get("backend", {}).get("data_dir") if isinstance(out.get("backend"), dict) else None
     if isinstance(data_dir_value, (str, os.PathLike)):
-        p = expand(data_dir_value)
+        p = expand(data_dir_value, env)
         out["backend"]["data_dir"] = str(p if p.is_absolute() else Path.cwd() / p)
     return out
 
@@ -351,6 +352,8 @@ def _describe(err: Mapping[str, Any], key: Key) -> str:
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
         bound = next(iter(ctx.values()))
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)  # "must be <= 2", not "<= 2.0"
         msg = f"must be {op} {bound}"
     elif kind in ("too_long", "too_short"):
         n = ctx.get("max_length" if kind == "too_long" else "min_length")
@@ -374,30 +377,32 @@ def _describe(err: Mapping[str, Any], key: Key) -> str:
     return msg
 
 
+def _unwrap(tp: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
 def _fields_at(key: Key) -> list[str]:
     """Field names of the table at ``key`` (for 'did you mean'), or []."""
-    import typing
-
-    from pydantic import BaseModel
-
     tp: Any = Config
     for part in key:
-        origin = typing.get_origin(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             f = tp.model_fields.get(str(part))
             if f is None:
                 return []
             tp = f.annotation
-        elif origin in (list, dict):
+        elif typing.get_origin(tp) in (list, dict):
             tp = typing.get_args(tp)[-1]
         else:
             return []
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
-            tp = args[0]
+        tp = _unwrap(tp)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return list(tp.model_fields)
-    return list(SECTIONS) if not key else []
+    return []
 
 
 def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:

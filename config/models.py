@@ -58,8 +58,15 @@ class Config(Section):
     @field_validator("keymap", mode="before")
     @classmethod
     def _flatten_keymap(cls, value: Any) -> Any:
-        # Unquoted dotted ids (artifact.edit = "e") arrive from TOML as nested tables.
-        return flatten_keymap(value) if isinstance(value, dict) else value
+        # Unquoted dotted ids (artifact.edit = "e") arrive from TOML as nested tables, and
+        # several keys may be an array: store Textual's comma-separated form.
+        if not isinstance(value, dict):
+            return value
+        flat = flatten_keymap(value)
+        return {
+            k: ",".join(v) if isinstance(v, list) and all(isinstance(x, str) for x in v) else v
+            for k, v in flat.items()
+        }
 
     @field_validator("flows")
     @classmethod

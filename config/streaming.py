@@ -1,13 +1,15 @@
 """``[streaming]``: how often a streaming reply is flushed, at two cadences.
 
-* ``ui``: to the terminal that shows the stream (small chunks, ~30 ms: looks live).
-* ``persist``: to the backend, the source of truth everyone else subscribes to (~250 ms).
-  Each flush is a mutation that re-runs every subscription reading that draft, so this cadence
-  bounds backend writes per stream (1000 / interval_ms per second at most) whatever the token
-  rate. It must stay coarser than the UI cadence: never one mutation per token.
+* UI cadence (``ui_*``): to the terminal that shows the stream (~30 ms: looks live).
+* Persistence cadence (``persist_*``): to the backend, the source of truth everyone else
+  subscribes to (~250 ms). Each flush is a mutation that re-runs every subscription reading
+  that draft, so this cadence bounds backend writes per stream (at most 1000 / interval_ms per
+  second) whatever the token rate. It must stay coarser than the UI cadence: never one
+  mutation per token.
 
-A flush happens when ``interval_ms`` has passed since the previous one and at least
-``min_chars`` characters are pending, and always when the stream ends.
+A lane flushes at most once per interval (collab.flows.cadence reads these names).
+``*_max_chars`` (off by default) flushes a lane early once that much text is waiting: it bounds
+payload size at the price of the rate bound, so the persistence one has a floor.
 """
 
 from __future__ import annotations
@@ -17,46 +19,60 @@ from pydantic import Field, model_validator
 from .base import Section, check
 
 MIN_PERSIST_FACTOR = 2
-
-
-class Cadence(Section):
-    interval_ms: int = Field(ge=5, le=5000, description="Minimum time between two flushes.")
-    min_chars: int = Field(default=1, ge=1, le=4096, description="Minimum text per flush.")
-
-    @property
-    def interval_s(self) -> float:
-        return self.interval_ms / 1000
+MIN_PERSIST_INTERVAL_MS = 50
+MIN_PERSIST_MAX_CHARS = 32
 
 
 class StreamingConfig(Section):
-    ui: Cadence = Field(
-        default_factory=lambda: Cadence(interval_ms=30, min_chars=1),
-        description="Cadence of the terminal showing the stream.",
+    ui_interval_ms: int = Field(
+        default=30, ge=5, le=1000, description="UI cadence: time between two screen updates."
     )
-    persist: Cadence = Field(
-        default_factory=lambda: Cadence(interval_ms=250, min_chars=16),
-        description="Cadence of writes to the backend (what other terminals see).",
+    persist_interval_ms: int = Field(
+        default=250,
+        ge=MIN_PERSIST_INTERVAL_MS,
+        le=5000,
+        description="Persistence cadence: time between two writes to the backend.",
+    )
+    ui_max_chars: int | None = Field(
+        default=None, ge=1, description="Flush the UI early at this much text (unset: never)."
+    )
+    persist_max_chars: int | None = Field(
+        default=None,
+        ge=MIN_PERSIST_MAX_CHARS,
+        description="Write early at this much text (unset: never; it weakens the rate bound).",
     )
 
     @model_validator(mode="after")
     def _coarser(self) -> "StreamingConfig":
         problems = []
-        floor = MIN_PERSIST_FACTOR * self.ui.interval_ms
-        if self.persist.interval_ms < max(floor, 50):
+        floor = MIN_PERSIST_FACTOR * self.ui_interval_ms
+        if self.persist_interval_ms < floor:
             problems.append(
                 (
-                    ("persist", "interval_ms"),
-                    f"must be >= {max(floor, 50)} ({MIN_PERSIST_FACTOR}x ui.interval_ms and at "
-                    "least 50): persisting almost every token floods the backend "
-                    f"(got {self.persist.interval_ms})",
+                    ("persist_interval_ms",),
+                    f"must be >= {floor} ({MIN_PERSIST_FACTOR}x ui_interval_ms): persisting "
+                    f"almost every token floods the backend (got {self.persist_interval_ms})",
                 )
             )
-        if self.persist.min_chars < self.ui.min_chars:
+        if (
+            self.persist_max_chars is not None
+            and self.ui_max_chars is not None
+            and self.persist_max_chars < MIN_PERSIST_FACTOR * self.ui_max_chars
+        ):
             problems.append(
                 (
-                    ("persist", "min_chars"),
-                    f"must be >= ui.min_chars ({self.ui.min_chars}) (got {self.persist.min_chars})",
+                    ("persist_max_chars",),
+                    f"must be >= {MIN_PERSIST_FACTOR * self.ui_max_chars} "
+                    f"({MIN_PERSIST_FACTOR}x ui_max_chars) (got {self.persist_max_chars})",
                 )
             )
         check(problems)
         return self
+
+    @property
+    def ui_interval_s(self) -> float:
+        return self.ui_interval_ms / 1000
+
+    @property
+    def persist_interval_s(self) -> float:
+        return self.persist_interval_ms / 1000

@@ -31,7 +31,7 @@ from .llm import ModelSpec, ModelsConfig
 from .locks import LocksConfig
 from .models import Config
 from .paths import config_file, data_dir
-from .streaming import Cadence
+from .streaming import StreamingConfig
 from .theme import ThemeConfig
 from .ui import UIConfig
 
@@ -72,9 +72,10 @@ SECTION_DOCS: dict[str, str] = {
         "[flows.<name>] table adds a flow, or changes the keys it sets in a preset of that name."
     ),
     "streaming": (
-        "How often a streaming reply is flushed: `ui` to the terminal that shows it, `persist` to "
-        "the backend everyone else watches. persist must be at least 2x coarser than ui "
-        "(and >= 50 ms): it bounds backend writes per stream, whatever the token rate."
+        "How often a streaming reply is flushed: ui_* to the terminal that shows it, persist_* "
+        "to the backend everyone else watches. persist_interval_ms must be at least 2x "
+        "ui_interval_ms (and >= 50): it bounds backend writes per stream, whatever the token "
+        "rate."
     ),
     "locks": (
         "Leases on artifact locks: a crashed holder frees its lock within lease_ttl_s plus one "
@@ -100,8 +101,7 @@ _TABLE_MODELS: dict[str, type[BaseModel]] = {
     "models": ModelsConfig,
     "models.aliases": ModelSpec,
     "agents": AgentConfig,
-    "streaming.ui": Cadence,
-    "streaming.persist": Cadence,
+    "streaming": StreamingConfig,
     "locks": LocksConfig,
     "theme": ThemeConfig,
     "ui": UIConfig,
@@ -230,9 +230,10 @@ def default_config_text(env: Mapping[str, str] | None = None) -> str:
     )
     section("flows", body)
 
-    body = _dump({"streaming": _plain(cfg.streaming)})
-    body = _describe_keys(body, Cadence, set())
-    section("streaming", body)
+    body = _dump({"streaming": _plain(cfg.streaming)}) + _commented(
+        _dump({"ui_max_chars": 16, "persist_max_chars": 256})
+    )
+    section("streaming", _describe_keys(body, StreamingConfig, set()))
 
     section("locks", _describe_keys(_dump({"locks": _plain(cfg.locks)}), LocksConfig, set()))
 
