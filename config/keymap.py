@@ -283,7 +283,8 @@ def validate_keymap(
             problems.extend(((spec.id,), p) for p in bad)
             continue
         result[spec.id] = ",".join(dict.fromkeys(keys))
-    problems.extend(_conflicts(result, changed=set(user)))
+    changed = {bid for bid, keys in result.items() if keys != DEFAULT_KEYMAP[bid]}
+    problems.extend(_conflicts(result, changed=changed))
     return result, problems
 
 
