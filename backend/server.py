@@ -20,6 +20,7 @@ from aiohttp import web
 
 from collab.backend.auth import AuthFailure, Authority
 from collab.backend.engine import ADMIN, ANONYMOUS, Engine, Identity, Outcome
+from collab.backend.faults import Faults
 from collab.backend.functions import App, canonical_path
 from collab.backend.storage import Storage
 from collab.backend.sync import Limits, SyncSession
@@ -43,6 +44,7 @@ class ServerOptions:
     allowed_hosts: tuple[str, ...] = ()
     durability: str = "normal"
     http_rate_per_s: float = 5_000.0
+    faults: Faults = field(default_factory=Faults.from_env)
 
 
 def to_clean_json(value: Any) -> Any:
@@ -175,7 +177,8 @@ class Backend:
             compress=True,
         )
         await ws.prepare(request)
-        session = SyncSession(self.engine, self.authority, ws, self.options.limits)
+        session = SyncSession(self.engine, self.authority, ws, self.options.limits, self.options.faults)
+        session.transport = request.transport
         self.sessions.add(session)
         try:
             await session.run()

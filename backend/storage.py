@@ -102,8 +102,10 @@ class Storage:
             for table in set(stored) | set(wanted):
                 if stored.get(table) == wanted.get(table):
                     continue
-                for ix in (stored.get(table) or {}):
-                    self.db.execute("DELETE FROM index_entries WHERE ix = ?", (index_name(table, ix),))
+                # every stored index of the table, by_creation_time included ('/' follows '.')
+                self.db.execute(
+                    "DELETE FROM index_entries WHERE ix >= ? AND ix < ?", (f"{table}.", f"{table}/")
+                )
                 if table in self.schema.tables:
                     for (body,) in self.db.execute(
                         "SELECT body FROM documents WHERE tbl = ?", (table,)

@@ -24,6 +24,7 @@ from aiohttp import WSMsgType, web
 from pydantic import ValidationError as PydanticValidationError
 
 from collab.backend.auth import AuthFailure, acting_as_identity
+from collab.backend.faults import Faults
 from collab.backend.engine import ADMIN, ANONYMOUS, Engine, Identity, Outcome, SharedQuery
 from collab.backend_client.wire import ValueError_, encode_ts, json_to_convex
 from collab.backend_client.wire.messages import (
@@ -101,8 +102,11 @@ def response_frame(kind: str, request_id: int, outcome: Outcome) -> str:
 
 
 class SyncSession:
-    def __init__(self, engine: Engine, authority: "Authority", ws: web.WebSocketResponse, limits: Limits) -> None:
+    def __init__(self, engine: Engine, authority: "Authority", ws: web.WebSocketResponse, limits: Limits,
+                 faults: Faults | None = None) -> None:
         self.engine = engine
+        self.faults = faults or Faults()
+        self.transport: asyncio.BaseTransport | None = None  # set by the server, for fault injection
         self.authority = authority
         self.ws = ws
         self.limits = limits
@@ -378,6 +382,11 @@ class SyncSession:
             outcome = self.engine.run_mutation(
                 msg.udfPath, [args], self.identity, session_request=(self.session_id or "", msg.requestId)
             )
+            if outcome.success and self.faults.drop_reply_after_commit and self.faults.take_drop_reply(msg.udfPath):
+                log.warning("fault injected: dropping connection after commit of %s", msg.udfPath)
+                if self.transport is not None:
+                    self.transport.abort()  # no close frame: as if the network died
+                return
             self.responses.append(response_frame("MutationResponse", msg.requestId, outcome))
             # Every MutationResponse is followed by a Transition with ts >= its commit ts,
             # also after failures (the Python client waits for it).

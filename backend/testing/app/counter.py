@@ -44,3 +44,10 @@ def inc_later(ctx: Any, args: dict[str, Any]) -> str:
 @internal_mutation(args={"name": v.string(), "by": v.number()})
 def inc_internal(ctx: Any, args: dict[str, Any]) -> float:
     return inc.handler(ctx, args)
+
+
+@query(args={"name": v.string(), "size": v.number()})
+def padded(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """The counter plus ``size`` bytes of padding: large results for backpressure tests."""
+    doc = _find(ctx, args["name"])
+    return {"value": doc["value"] if doc else 0, "pad": "x" * int(args["size"])}

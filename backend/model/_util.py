@@ -1,0 +1,71 @@
+"""Small helpers shared by the modules: audit rows, notifications, slugs, message parsing."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from collab.backend.model._errors import invalid
+
+HANDLE_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9][A-Za-z0-9_.-]*)")
+REF_RE = re.compile(r"(?<![\w#&])#([A-Za-z0-9][A-Za-z0-9_./-]*)")
+_TRAILING = ".-/_"
+
+
+def audit(ctx: Any, space_id: str, type_: str, data: dict[str, Any], *,
+          artifact_id: str | None = None, actor_id: str | None = None) -> str:
+    row: dict[str, Any] = {"spaceId": space_id, "type": type_, "data": data, "at": ctx.now()}
+    if artifact_id is not None:
+        row["artifactId"] = artifact_id
+    if actor_id is not None:
+        row["actorId"] = actor_id
+    return str(ctx.db.insert("audit", row))
+
+
+def notify(ctx: Any, actor_id: str, space_id: str, kind: str, text: str, **extra: Any) -> str:
+    row: dict[str, Any] = {"actorId": actor_id, "spaceId": space_id, "kind": kind, "read": False,
+                           "text": text, "at": ctx.now()}
+    for key in ("messageId", "artifactId", "data"):
+        if extra.get(key) is not None:
+            row[key] = extra[key]
+    return str(ctx.db.insert("notifications", row))
+
+
+def slugify(title: str) -> str:
+    """``"Test plan (v2)"`` -> ``"test-plan-v2"``: what ``#test-plan-v2`` refers to."""
+    slug = re.sub(r"[^a-z0-9_./]+", "-", title.lower()).strip("-./_")
+    return slug[:60] or "artifact"
+
+
+def check_slug(slug: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_./-]*", slug) or slug[-1] in _TRAILING:
+        invalid(f"slug {slug!r} must be lowercase letters, digits and - _ . / (not at the end)")
+    return slug
+
+
+def parse_mentions(body: str) -> list[str]:
+    """``@handle`` tokens in order, without duplicates. A trailing ``.``/``-`` ends the
+    sentence, not the handle (``@edwin.`` mentions ``edwin``); e-mail addresses don't count."""
+    seen: list[str] = []
+    for m in HANDLE_RE.finditer(body):
+        handle = m.group(1).rstrip(_TRAILING)
+        if handle and handle not in seen:
+            seen.append(handle)
+    return seen
+
+
+def parse_refs(body: str) -> list[str]:
+    """``#slug`` tokens (lowercased) in order, without duplicates; trailing punctuation is
+    not part of the slug (``#test-plan?`` refers to ``test-plan``)."""
+    seen: list[str] = []
+    for m in REF_RE.finditer(body):
+        slug = m.group(1).rstrip(_TRAILING).lower()
+        if slug and slug not in seen:
+            seen.append(slug)
+    return seen
+
+
+def actor_summary(actor: dict[str, Any] | None) -> dict[str, Any] | None:
+    if actor is None:
+        return None
+    return {"actorId": actor["_id"], "handle": actor["handle"], "name": actor["name"], "kind": actor["kind"]}
