@@ -23,7 +23,8 @@ class FieldProblem(ValueError):
 
     def __init__(self, problems: list[tuple[Key, str]]) -> None:
         self.problems = problems
-        super().__init__("; ".join(f"{'.'.join(map(str, k)) or '(here)'}: {m}" for k, m in problems))
+        text = "; ".join(f"{'.'.join(map(str, k)) or '(here)'}: {m}" for k, m in problems)
+        super().__init__(text)
 
     @classmethod
     def one(cls, sub_key: Key, message: str) -> "FieldProblem":

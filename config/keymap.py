@@ -141,7 +141,13 @@ _ALIASED = {
     "ctrl+space": "ctrl+at (NUL)",
 }
 _NOT_DELIVERED_BASES = {"enter", "space", "backspace", "escape", "tab"}
-_CTRL_PUNCTUATION_OK = {"backslash", "right_square_bracket", "underscore", "circumflex_accent", "at"}
+_CTRL_PUNCTUATION_OK = {
+    "backslash",
+    "right_square_bracket",
+    "underscore",
+    "circumflex_accent",
+    "at",
+}
 _KEY_NAME_REPLACEMENTS = {  # as textual.keys.KEY_NAME_REPLACEMENTS
     "solidus": "slash",
     "reverse_solidus": "backslash",
@@ -270,7 +276,8 @@ def validate_keymap(
     user = flatten_keymap(raw)
     for bid, value in user.items():
         if bid not in BINDINGS_BY_ID:
-            problems.append(((bid,), f"unknown binding id {bid!r}{suggest(bid, list(DEFAULT_KEYMAP))}"))
+            hint = suggest(bid, list(DEFAULT_KEYMAP))
+            problems.append(((bid,), f"unknown binding id {bid!r}{hint}"))
     for spec in BINDINGS:
         value = user.get(spec.id, spec.default)
         try:
@@ -278,7 +285,8 @@ def validate_keymap(
         except KeyProblem as exc:
             problems.append(((spec.id,), str(exc)))
             continue
-        bad = [p for k in keys if (p := key_problem(k, allow_multiplexer_keys=allow_multiplexer_keys))]
+        found = (key_problem(k, allow_multiplexer_keys=allow_multiplexer_keys) for k in keys)
+        bad = [p for p in found if p]
         if bad:
             problems.extend(((spec.id,), p) for p in bad)
             continue

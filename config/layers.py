@@ -90,7 +90,9 @@ def _apply(m: Merged, layer: Layer) -> None:
     _merge_table(m, dst, layer.data, src.mount, (), src)
 
 
-def _merge_table(m: Merged, dst: dict[str, Any], new: dict[str, Any], path: Key, sub: Key, src: Source) -> None:
+def _merge_table(
+    m: Merged, dst: dict[str, Any], new: dict[str, Any], path: Key, sub: Key, src: Source
+) -> None:
     m.origins[path] = (src, sub)
     for k, v in new.items():
         p, s = path + (k,), sub + (k,)

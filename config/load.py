@@ -76,7 +76,8 @@ def load_config_text(
 
 def default_config(env: Mapping[str, str] | None = None) -> Config:
     """The built-in defaults with the presets, ignoring any file and ``COLLAB_*`` variable."""
-    e = {k: v for k, v in (os.environ if env is None else env).items() if not k.startswith("COLLAB_")}
+    source = os.environ if env is None else env
+    e = {k: v for k, v in source.items() if not k.startswith("COLLAB_")}
     return _load(None, None, e, None)
 
 
@@ -90,7 +91,8 @@ def _read(file: Path) -> str:
     except FileNotFoundError:
         raise ConfigError([ConfigIssue(label, "config file not found", path=file)]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigIssue(label, f"not UTF-8 text ({exc.reason})", path=file)]) from None
+        issue = ConfigIssue(label, f"not UTF-8 text ({exc.reason})", path=file)
+        raise ConfigError([issue]) from None
     except OSError as exc:
         raise ConfigError([ConfigIssue(label, f"cannot read: {exc.strerror}", path=file)]) from None
 
@@ -223,9 +225,10 @@ def _overrides(overrides: Mapping[str, Any], env: Mapping[str, str]) -> dict[str
             node[parts[-1]].update(v)
         else:
             node[parts[-1]] = dict(v) if isinstance(v, Mapping) else v
-    data_dir_value = out.get("backend", {}).get("data_dir") if isinstance(out.get("backend"), dict) else None
-    if isinstance(data_dir_value, (str, os.PathLike)):
-        p = expand(data_dir_value, env)
+    backend = out.get("backend")
+    value = backend.get("data_dir") if isinstance(backend, dict) else None
+    if isinstance(value, (str, os.PathLike)):
+        p = expand(value, env)
         out["backend"]["data_dir"] = str(p if p.is_absolute() else Path.cwd() / p)
     return out
 
@@ -239,7 +242,7 @@ def _derive(data: dict[str, Any], env: Mapping[str, str]) -> None:
     if isinstance(identity, dict) and identity.get("handle") is None:
         handle = handle_from_login(login_name(env))
         agents = data.get("agents")
-        taken = {a.get("handle") for a in agents if isinstance(a, dict)} if isinstance(agents, list) else set()
+        taken = {a.get("handle") for a in agents or [] if isinstance(a, dict)}
         n = 2
         base = handle[:30]
         while handle in taken:  # a login named like an agent must not break the first run
@@ -328,6 +331,9 @@ _TYPE_WORDS = {
 }
 
 
+_OPS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+
+
 def _describe(err: Mapping[str, Any], key: Key) -> str:
     kind: str = err["type"]
     ctx: Mapping[str, Any] = err.get("ctx") or {}
@@ -350,7 +356,7 @@ def _describe(err: Mapping[str, Any], key: Key) -> str:
     elif kind == "literal_error":
         msg = f"must be one of {ctx.get('expected', '')}"
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
+        op = _OPS[kind]
         bound = next(iter(ctx.values()))
         if isinstance(bound, float) and bound.is_integer():
             bound = int(bound)  # "must be <= 2", not "<= 2.0"
@@ -407,6 +413,7 @@ def _fields_at(key: Key) -> list[str]:
 
 def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     order = {label: n for n, label in enumerate(dict.fromkeys(i.source for i in issues))}
-    files_first = sorted(order, key=lambda s: (s.startswith(("environment", OVERRIDES_LABEL, DEFAULTS_LABEL)), order[s]))
+    not_files = ("environment", OVERRIDES_LABEL, DEFAULTS_LABEL)
+    files_first = sorted(order, key=lambda s: (s.startswith(not_files), order[s]))
     rank = {s: n for n, s in enumerate(files_first)}
     return sorted(issues, key=lambda i: (rank[i.source], i.line or 0))

@@ -93,9 +93,8 @@ class Config(Section):
         handles: dict[str, int] = {}
         for i, a in enumerate(self.agents):
             if a.handle in handles:
-                problems.append(
-                    (("agents", i, "handle"), f"{a.handle!r} is already agents[{handles[a.handle]}]")
-                )
+                msg = f"{a.handle!r} is already agents[{handles[a.handle]}]"
+                problems.append((("agents", i, "handle"), msg))
             handles.setdefault(a.handle, i)
             if a.model is not None and not self.models.knows(a.model):
                 problems.append((("agents", i, "model"), self._unknown_model(a.model)))

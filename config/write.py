@@ -53,7 +53,9 @@ SECTION_DOCS: dict[str, str] = {
         "started in the background and shared by every collab on this machine using the same "
         "data dir (tmux panes, SSH logins). Set url to use a Convex deployment instead."
     ),
-    "identity": "Who you are in every space. Others see your display name and @mention your handle.",
+    "identity": (
+        "Who you are in every space. Others see your display name and @mention your handle."
+    ),
     "models": (
         "LLM models by alias. All calls go through litellm, so `model` is any litellm model name. "
         "API keys never go here: `api_key_env` names the environment variable that holds the "

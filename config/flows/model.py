@@ -95,7 +95,8 @@ class FlowConfig(Section):
         if self.view == "pipeline" and not self.stages:
             problems.append((("stages",), 'a "pipeline" flow needs at least one stage'))
         if self.view != "pipeline" and self.stages:
-            problems.append((("stages",), f'only a "pipeline" flow has stages (view is {self.view!r})'))
+            msg = f'only a "pipeline" flow has stages (view is {self.view!r})'
+            problems.append((("stages",), msg))
         if self.temperatures:
             if len(self.temperatures) != self.variations:
                 problems.append(

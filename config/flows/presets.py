@@ -19,4 +19,5 @@ def preset_files() -> dict[str, Traversable]:
 
 def load_presets() -> dict[str, dict[str, Any]]:
     """Flow name -> raw table (validated as part of the whole config by ``load_config``)."""
-    return {name: tomllib.loads(f.read_text(encoding="utf-8")) for name, f in preset_files().items()}
+    files = preset_files()
+    return {name: tomllib.loads(f.read_text(encoding="utf-8")) for name, f in files.items()}

@@ -203,7 +203,8 @@ def test_bad_view_lists_the_choices(fails: Load) -> None:
 
 
 def test_duplicate_handle_in_one_file(fails: Load) -> None:
-    err = fails('[[agents]]\nhandle = "zed"\nname = "Z"\n\n[[agents]]\nhandle = "zed"\nname = "Z"\n')
+    agent = '[[agents]]\nhandle = "zed"\nname = "Z"\n'
+    err = fails(agent + "\n" + agent)
     assert (err.line, err.field) == (6, "agents[1].handle")
     assert "agents[0]" in err.message
 

@@ -62,7 +62,9 @@ def test_undeliverable_keys(key: str, reason: str) -> None:
     assert problem is not None and reason in problem
 
 
-@pytest.mark.parametrize("key", ["ctrl+j", "alt+enter", "shift+tab", "ctrl+left", "f12", "ctrl+backslash"])
+@pytest.mark.parametrize(
+    "key", ["ctrl+j", "alt+enter", "shift+tab", "ctrl+left", "f12", "ctrl+backslash"]
+)
 def test_deliverable_keys(key: str) -> None:
     assert key_problem(normalize_key(key)) is None
 
@@ -93,11 +95,8 @@ def test_unbinding() -> None:
 
 def test_same_key_in_different_scopes_is_fine() -> None:
     # "d" means diff in history and variations, discuss in the tree: different focus contexts.
-    assert {BINDINGS_BY_ID[b].scope for b in ("history.diff", "variations.diff", "artifact.discuss")} == {
-        "history",
-        "variations",
-        "artifact",
-    }
+    ids = ("history.diff", "variations.diff", "artifact.discuss")
+    assert {BINDINGS_BY_ID[b].scope for b in ids} == {"history", "variations", "artifact"}
     _, problems = validate_keymap({"history.restore": "x"})
     assert problems == []
 

@@ -106,7 +106,9 @@ def test_explicit_missing_file_is_an_error(env: dict[str, str], tmp_path: Path) 
     assert "not found" in str(info.value)
 
 
-def test_data_dir_sources(env: dict[str, str], write_cfg: Callable[[str], Path], tmp_path: Path) -> None:
+def test_data_dir_sources(
+    env: dict[str, str], write_cfg: Callable[[str], Path], tmp_path: Path
+) -> None:
     path = write_cfg('[backend]\ndata_dir = "spaces"\n')
     assert load_config(path, env=env).data_dir == tmp_path / "spaces"  # relative to the file
     path = write_cfg('[backend]\ndata_dir = "~/d"\n')
