@@ -1,0 +1,175 @@
+"""Artifacts (documents, code, notes...) and their immutable versions.
+
+Content changes only through ``save`` / ``restore``, which carry the fencing token of a live
+lock hold: fence check, new version, release, grant to the queue head and audit happen in one
+transaction (DESIGN 2.4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collab.backend.model import _lockcore as lk
+from collab.backend.model._auth import mutation, query
+from collab.backend.model._errors import fail, invalid
+from collab.backend.model._util import audit, check_slug, slugify
+from collab.backend.validators import v
+
+MAX_CONTENT = 2_000_000
+
+
+def _unique_slug(ctx: Any, space_id: str, wanted: str) -> str:
+    slug, n = wanted, 2
+    while ctx.db.query("artifacts").with_index(
+            "by_space_slug", lambda q: q.eq("spaceId", space_id).eq("slug", slug)).first() is not None:
+        slug, n = f"{wanted}-{n}", n + 1
+    return slug
+
+
+def _check_content(content: str) -> None:
+    if len(content) > MAX_CONTENT:
+        invalid(f"content is larger than {MAX_CONTENT} characters", size=len(content))
+
+
+@mutation(args={"spaceId": v.id("spaces"), "title": v.string(), "kind": v.string(), "content": v.string(),
+                "language": v.optional(v.string()), "tags": v.optional(v.array(v.string())),
+                "slug": v.optional(v.string()), "message": v.optional(v.string())},
+          policy="editor", scope="space")
+def create(ctx: Any, args: dict[str, Any]) -> str:
+    """A new artifact at version 1 (with its free lock). Returns the artifactId."""
+    title = args["title"].strip()
+    if not title or len(title) > 200:
+        invalid("title must be 1-200 characters")
+    _check_content(args["content"])
+    actor, now = ctx.caller.actor, ctx.now()
+    slug = _unique_slug(ctx, args["spaceId"], check_slug(args["slug"]) if "slug" in args else slugify(title))
+    row: dict[str, Any] = {"spaceId": args["spaceId"], "slug": slug, "title": title, "kind": args["kind"],
+                           "content": args["content"], "version": 1, "tags": args.get("tags", []),
+                           "createdBy": actor["_id"], "updatedBy": actor["_id"], "updatedAt": now}
+    if "language" in args:
+        row["language"] = args["language"]
+    artifact_id = ctx.db.insert("artifacts", row)
+    version: dict[str, Any] = {"artifactId": artifact_id, "spaceId": args["spaceId"], "version": 1,
+                               "content": args["content"], "authorId": actor["_id"], "source": actor["kind"],
+                               "at": now}
+    if "message" in args:
+        version["message"] = args["message"]
+    ctx.db.insert("versions", version)
+    ctx.db.insert("locks", {"artifactId": artifact_id, "spaceId": args["spaceId"], "epoch": 0})
+    audit(ctx, args["spaceId"], "artifact.created", {"title": title, "slug": slug, "kind": args["kind"]},
+          artifact_id=artifact_id, actor_id=actor["_id"])
+    return str(artifact_id)
+
+
+@query(args={"artifactId": v.id("artifacts")}, policy="viewer", scope="artifact")
+def get(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """The artifact with its lock state (holder, human or agent, since, expiresAt, queue);
+    never the token."""
+    return {**ctx.caller.target, "lock": lk.lock_state(ctx, lk.lock_of(ctx, args["artifactId"]))}
+
+
+@query(args={"spaceId": v.id("spaces"), "kind": v.optional(v.string()), "tag": v.optional(v.string())},
+       policy="viewer", scope="space")
+def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: A001 (Convex name)
+    """Artifacts of a space without their content (tree view); lock badges: ``locks:list``."""
+    q = ctx.db.query("artifacts").with_index("by_space", lambda r: r.eq("spaceId", args["spaceId"]))
+    if "kind" in args:
+        q = q.filter(lambda f: f.eq(f.field("kind"), args["kind"]))
+    out = []
+    for a in q.collect():
+        if "tag" in args and args["tag"] not in a["tags"]:
+            continue
+        out.append({k: val for k, val in a.items() if k != "content"})
+    return out
+
+
+@query(args={"artifactId": v.id("artifacts"), "limit": v.optional(v.number()),
+             "includeContent": v.optional(v.boolean())}, policy="viewer", scope="artifact")
+def history(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Versions, newest first (content only with ``includeContent``)."""
+    q = ctx.db.query("versions").with_index(
+        "by_artifact_version", lambda r: r.eq("artifactId", args["artifactId"])).order("desc")
+    rows = q.take(int(args["limit"])) if "limit" in args else q.collect()
+    if args.get("includeContent"):
+        return rows
+    return [{k: val for k, val in r.items() if k != "content"} for r in rows]
+
+
+def _version_row(ctx: Any, artifact_id: str, version: float) -> dict[str, Any]:
+    row = ctx.db.query("versions").with_index(
+        "by_artifact_version", lambda r: r.eq("artifactId", artifact_id).eq("version", version)).unique()
+    if row is None:
+        fail("NOT_FOUND", f"version {version} does not exist", what="version", id=str(version))
+    return row
+
+
+@query(args={"artifactId": v.id("artifacts"), "version": v.number()}, policy="viewer", scope="artifact")
+def version(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """One version with its content (for diffs)."""
+    return _version_row(ctx, args["artifactId"], args["version"])
+
+
+def _commit_version(ctx: Any, args: dict[str, Any], fn: str, content: str, source: str,
+                    restored_from: float | None) -> dict[str, Any]:
+    """Fence check + new version + release + grant to the queue head + audit: one transaction."""
+    caller, artifact = ctx.caller, ctx.caller.target
+    key = args.get("idempotencyKey")
+    rec = lk.recall(ctx, caller.actor_id, key, fn, args["artifactId"])
+    if rec is not None:
+        return rec["result"]  # a retry: the first result, applied once
+    lock = lk.check_fence(ctx, caller.actor_id, args["artifactId"], args["token"])
+    _check_content(content)
+    now, number = ctx.now(), artifact["version"] + 1
+    row: dict[str, Any] = {"artifactId": artifact["_id"], "spaceId": artifact["spaceId"], "version": number,
+                           "content": content, "authorId": caller.actor_id, "source": source,
+                           "parentVersion": artifact["version"], "lockEpoch": lock["epoch"], "at": now}
+    if args.get("message"):
+        row["message"] = args["message"]
+    if restored_from is not None:
+        row["restoredFrom"] = restored_from
+    version_id = ctx.db.insert("versions", row)
+    ctx.db.patch(artifact["_id"], {"content": content, "version": number, "updatedBy": caller.actor_id,
+                                   "updatedAt": now})
+    audit(ctx, artifact["spaceId"], "artifact.saved",
+          {"version": number, "epoch": lock["epoch"], "source": source, "restoredFrom": restored_from},
+          artifact_id=artifact["_id"], actor_id=caller.actor_id)
+    lock = lk.end_hold(ctx, lock, "saved", by=caller.actor)
+    granted = lk.grant_next(ctx, lock)
+    result = {"version": number, "versionId": version_id,
+              "grantedTo": granted["holder"] if granted else None}
+    lk.remember(ctx, caller.actor_id, key, fn, args["artifactId"], result)
+    return result
+
+
+@mutation(args={"artifactId": v.id("artifacts"), "token": v.number(), "content": v.string(),
+                "message": v.optional(v.string()), "idempotencyKey": v.optional(v.string()),
+                "source": v.optional(v.literal("merge"))}, policy="editor", scope="artifact")
+def save(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Save under the lock: new version, then the lock is released and granted to the queue head.
+    Returns ``{version, versionId, grantedTo}``."""
+    return _commit_version(ctx, args, "artifacts:save", args["content"],
+                           args.get("source", ctx.caller.kind), None)
+
+
+@mutation(args={"artifactId": v.id("artifacts"), "token": v.number(), "version": v.number(),
+                "message": v.optional(v.string()), "idempotencyKey": v.optional(v.string())},
+          policy="editor", scope="artifact")
+def restore(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Make an old version the next one (a new version; history is never rewritten)."""
+    old = _version_row(ctx, args["artifactId"], args["version"])
+    msg = {**args, "message": args.get("message") or f"restore version {args['version']:g}"}
+    return _commit_version(ctx, msg, "artifacts:restore", old["content"], ctx.caller.kind, args["version"])
+
+
+@mutation(args={"artifactId": v.id("artifacts"), "title": v.optional(v.string()),
+                "tags": v.optional(v.array(v.string())), "language": v.optional(v.string()),
+                "kind": v.optional(v.string())}, policy="editor", scope="artifact")
+def update(ctx: Any, args: dict[str, Any]) -> None:
+    """Metadata only (title, tags, language, kind): no lock, content is untouched."""
+    fields = {k: args[k] for k in ("title", "tags", "language", "kind") if k in args}
+    if "title" in fields and not fields["title"].strip():
+        invalid("title must not be empty")
+    if fields:
+        ctx.db.patch(args["artifactId"], fields)
+        audit(ctx, ctx.caller.space["_id"], "artifact.updated", fields, artifact_id=args["artifactId"],
+              actor_id=ctx.caller.actor_id)

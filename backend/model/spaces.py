@@ -1,0 +1,153 @@
+"""Spaces and their members (roles owner / editor / viewer; agents are members too)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from collab.backend.model._auth import actor_by_subject, membership, mutation, query
+from collab.backend.model._errors import fail, invalid
+from collab.backend.model._util import audit
+from collab.backend.model.schema import ACTOR_KIND, ROLE
+from collab.backend.validators import v
+
+
+def _add_member(ctx: Any, space_id: str, actor: dict[str, Any], role: str, by: str | None) -> str:
+    row: dict[str, Any] = {"spaceId": space_id, "actorId": actor["_id"], "role": role, "kind": actor["kind"],
+                           "handle": actor["handle"]}
+    if by is not None:
+        row["addedBy"] = by
+    return str(ctx.db.insert("members", row))
+
+
+def _owners(ctx: Any, space_id: str) -> list[dict[str, Any]]:
+    return [m for m in ctx.db.query("members").with_index("by_space", lambda q: q.eq("spaceId", space_id)).collect()
+            if m["role"] == "owner"]
+
+
+@mutation(args={"name": v.string(), "description": v.optional(v.string())}, policy="authenticated")
+def create(ctx: Any, args: dict[str, Any]) -> str:
+    """A new space; the caller becomes its owner. Returns the spaceId."""
+    name = args["name"].strip()
+    if not name or len(name) > 120:
+        invalid("space name must be 1-120 characters")
+    actor = ctx.caller.actor
+    row: dict[str, Any] = {"name": name, "createdBy": actor["_id"]}
+    if args.get("description"):
+        row["description"] = args["description"]
+    space_id = ctx.db.insert("spaces", row)
+    _add_member(ctx, space_id, actor, "owner", None)
+    audit(ctx, space_id, "space.created", {"name": name}, actor_id=actor["_id"])
+    return str(space_id)
+
+
+@query(args={}, policy="authenticated")
+def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: A001 (Convex name)
+    """Spaces the caller is a member of, with the caller's role."""
+    actor = ctx.caller.actor
+    if actor is None:
+        return []
+    out = []
+    for m in ctx.db.query("members").with_index("by_actor", lambda q: q.eq("actorId", actor["_id"])).collect():
+        space = ctx.db.get(m["spaceId"])
+        if space is not None:
+            out.append({**space, "role": m["role"]})
+    return out
+
+
+@query(args={"spaceId": v.id("spaces")}, policy="viewer", scope="space")
+def get(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    return {**ctx.caller.space, "role": ctx.caller.role}
+
+
+@query(args={"spaceId": v.id("spaces")}, policy="viewer", scope="space")
+def members(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for m in ctx.db.query("members").with_index("by_space", lambda q: q.eq("spaceId", args["spaceId"])).collect():
+        actor = ctx.db.get(m["actorId"])
+        out.append({"memberId": m["_id"], "actorId": m["actorId"], "role": m["role"], "kind": m["kind"],
+                    "handle": m["handle"], "name": actor["name"] if actor else m["handle"],
+                    "since": m["_creationTime"]})
+    return out
+
+
+@mutation(args={"spaceId": v.id("spaces"), "role": v.optional(ROLE), "maxUses": v.optional(v.number())},
+          policy="owner", scope="space")
+def invite(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """An invite code for ``spaces:join`` (default role editor)."""
+    code = secrets.token_urlsafe(12)
+    row: dict[str, Any] = {"spaceId": args["spaceId"], "code": code, "role": args.get("role", "editor"),
+                           "createdBy": ctx.caller.actor_id, "uses": 0, "revoked": False}
+    if "maxUses" in args:
+        row["maxUses"] = args["maxUses"]
+    ctx.db.insert("invites", row)
+    audit(ctx, args["spaceId"], "space.invited", {"role": row["role"]}, actor_id=ctx.caller.actor_id)
+    return {"code": code, "role": row["role"]}
+
+
+@mutation(args={"code": v.string()}, policy="authenticated")
+def join(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Join the space of an invite code. Returns ``{spaceId, role}``; joining again is a no-op
+    (never a downgrade)."""
+    inv = ctx.db.query("invites").with_index("by_code", lambda q: q.eq("code", args["code"])).unique()
+    if inv is None or inv["revoked"] or ("maxUses" in inv and inv["uses"] >= inv["maxUses"]):
+        fail("INVALID_INVITE", "this invite code is unknown, revoked or used up")
+    actor = ctx.caller.actor
+    existing = membership(ctx, inv["spaceId"], actor["_id"])
+    if existing is not None:
+        return {"spaceId": inv["spaceId"], "role": existing["role"]}
+    _add_member(ctx, inv["spaceId"], actor, inv["role"], inv["createdBy"])
+    ctx.db.patch(inv["_id"], {"uses": inv["uses"] + 1})
+    audit(ctx, inv["spaceId"], "member.joined", {"handle": actor["handle"], "role": inv["role"]},
+          actor_id=actor["_id"])
+    return {"spaceId": inv["spaceId"], "role": inv["role"]}
+
+
+@mutation(args={"spaceId": v.id("spaces"), "handle": v.string(), "kind": ACTOR_KIND, "role": ROLE,
+                "name": v.optional(v.string())}, policy="owner", scope="space")
+def addMember(ctx: Any, args: dict[str, Any]) -> str:
+    """Add a human or agent by handle (its actor is created if it never signed in: the token
+    ``sub`` ``<kind>:<handle>`` will map to it). Changes the role if already a member."""
+    subject = f"{args['kind']}:{args['handle']}"
+    actor = actor_by_subject(ctx, subject)
+    if actor is None:
+        actor_id = ctx.db.insert("actors", {"subject": subject, "kind": args["kind"], "handle": args["handle"],
+                                            "name": args.get("name") or args["handle"]})
+        actor = ctx.db.get(actor_id)
+    existing = membership(ctx, args["spaceId"], actor["_id"])
+    if existing is not None:
+        ctx.db.patch(existing["_id"], {"role": args["role"]})
+        member_id = existing["_id"]
+    else:
+        member_id = _add_member(ctx, args["spaceId"], actor, args["role"], ctx.caller.actor_id)
+    audit(ctx, args["spaceId"], "member.added", {"handle": actor["handle"], "kind": actor["kind"],
+                                                 "role": args["role"]}, actor_id=ctx.caller.actor_id)
+    return str(member_id)
+
+
+@mutation(args={"spaceId": v.id("spaces"), "actorId": v.id("actors"), "role": ROLE}, policy="owner", scope="space")
+def setRole(ctx: Any, args: dict[str, Any]) -> None:
+    m = membership(ctx, args["spaceId"], args["actorId"])
+    if m is None:
+        fail("NOT_FOUND", "that actor is not a member of this space", what="member", id=args["actorId"])
+    if m["role"] == "owner" and args["role"] != "owner" and len(_owners(ctx, args["spaceId"])) == 1:
+        fail("LAST_OWNER", "a space keeps at least one owner")
+    ctx.db.patch(m["_id"], {"role": args["role"]})
+    audit(ctx, args["spaceId"], "member.role", {"handle": m["handle"], "from": m["role"], "to": args["role"]},
+          actor_id=ctx.caller.actor_id)
+
+
+@mutation(args={"spaceId": v.id("spaces"), "actorId": v.id("actors")}, policy="viewer", scope="space")
+def removeMember(ctx: Any, args: dict[str, Any]) -> None:
+    """Owners remove anyone; anyone may remove themselves (leave)."""
+    if args["actorId"] != ctx.caller.actor_id and not ctx.caller.is_at_least("owner"):
+        fail("INSUFFICIENT_ROLE", "only owners remove other members", required="owner", role=ctx.caller.role)
+    m = membership(ctx, args["spaceId"], args["actorId"])
+    if m is None:
+        fail("NOT_FOUND", "that actor is not a member of this space", what="member", id=args["actorId"])
+    if m["role"] == "owner" and len(_owners(ctx, args["spaceId"])) == 1:
+        fail("LAST_OWNER", "a space keeps at least one owner")
+    ctx.db.delete(m["_id"])
+    audit(ctx, args["spaceId"], "member.removed", {"handle": m["handle"]}, actor_id=ctx.caller.actor_id)
+
+
