@@ -87,7 +87,7 @@ def default_config(env: Mapping[str, str] | None = None) -> Config:
 def _read(file: Path) -> str:
     label = display_path(file)
     try:
-        return file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8-sig")  # tolerate a BOM from Windows editors
     except FileNotFoundError:
         raise ConfigError([ConfigIssue(label, "config file not found", path=file)]) from None
     except UnicodeDecodeError as exc:

@@ -219,3 +219,10 @@ def test_multiplexer_keys_with_opt_in(env: dict[str, str]) -> None:
 def test_handle_never_collides_with_an_agent(env: dict[str, str]) -> None:
     assert load_config(env=env | {"USER": "quinn"}).identity.handle == "quinn2"
     assert load_config(env=env | {"USER": "Jane.Doe"}).identity.handle == "jane-doe"
+
+
+def test_empty_file_and_bom(env: dict[str, str], write_cfg: Callable[[str], Path]) -> None:
+    assert load_config(write_cfg(""), env=env).backend.space == "main"
+    path = write_cfg("")
+    path.write_bytes(b'\xef\xbb\xbf[backend]\nspace = "bom"\n')
+    assert load_config(path, env=env).backend.space == "bom"
