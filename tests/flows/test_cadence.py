@@ -13,7 +13,12 @@ from collab.flows.llm import stream_completion
 from collab.flows.testing.clock import VirtualClock
 from collab.flows.testing.openai_server import OpenAIStreamServer, Reply
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [
+    pytest.mark.timeout(60),
+    # litellm's own use of deprecated pydantic APIs: not ours to fix, not worth the noise.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm.*"),
+]
 
 
 @dataclass

@@ -15,7 +15,12 @@ from collab.flows.local_model import (
     register_local_model,
 )
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [
+    pytest.mark.timeout(180),
+    # litellm's own use of deprecated pydantic APIs: not ours to fix, not worth the noise.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm.*"),
+]
 
 needs_llama = pytest.mark.skipif(
     not llama_cpp_available(),
