@@ -29,7 +29,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from collab.flows.clock import Clock, LoopClock
 
@@ -270,10 +270,12 @@ class StreamBatcher:
             if lane.error is not None:
                 raise lane.error
 
-    async def __aenter__(self) -> StreamBatcher:
+    async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: object, tb: object
+    ) -> None:
         if exc_type is None:
             await self.close()
             return

@@ -161,7 +161,9 @@ async def stream_completion(
     )
     try:
         try:
-            response = await _race(litellm.acompletion(**kwargs), cancel_waiter, timeout, model, agent)
+            response = await _race(
+                litellm.acompletion(**kwargs), cancel_waiter, timeout, model, agent
+            )
             stream = response.__aiter__()
             while True:
                 try:
@@ -185,7 +187,9 @@ async def stream_completion(
         except Exception as exc:  # every provider failure becomes one clear LLMError
             raise classify_error(exc, model=model, agent=agent, api_key_env=api_key_env) from exc
         usage = _usage(litellm, model, messages, "".join(parts), provider_usage)
-        log.debug("%s: %d tokens in %.2f s", model, usage.completion_tokens, time.monotonic() - started)
+        log.debug(
+            "%s: %d tokens in %.2f s", model, usage.completion_tokens, time.monotonic() - started
+        )
         yield TokenChunk("", done=True, finish_reason=finish_reason or "stop", usage=usage)
     finally:
         if cancel_waiter is not None:
@@ -323,7 +327,9 @@ def provider_message(exc: BaseException) -> str:
 
 def _retry_after(exc: BaseException) -> float | None:
     for holder in (getattr(exc, "response", None), exc):
-        headers = getattr(holder, "headers", None) or getattr(holder, "litellm_response_headers", None)
+        headers = getattr(holder, "headers", None) or getattr(
+            holder, "litellm_response_headers", None
+        )
         if not headers:
             continue
         with contextlib.suppress(Exception):
@@ -349,9 +355,15 @@ def classify_error(
     message = provider_message(exc)
     lowered = message.lower()
 
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or names & {"Timeout", "APITimeoutError"}:
-        return ProviderTimeout(timeout=float(getattr(exc, "timeout", 0) or 0) or DEFAULT_TIMEOUT,
-                               model=model, agent=agent)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or names & {
+        "Timeout",
+        "APITimeoutError",
+    }:
+        return ProviderTimeout(
+            timeout=float(getattr(exc, "timeout", 0) or 0) or DEFAULT_TIMEOUT,
+            model=model,
+            agent=agent,
+        )
     if "RateLimitError" in names or status == 429:
         return RateLimited(message, model=model, agent=agent, retry_after=_retry_after(exc))
     if ("missing" in lowered or "not set" in lowered or "no api key" in lowered) and (
@@ -369,7 +381,9 @@ def classify_error(
             status_code=status,
         )
     if "NotFoundError" in names or status == 404:
-        return ModelNotFound(f"the provider does not know this model: {message}", model=model, agent=agent)
+        return ModelNotFound(
+            f"the provider does not know this model: {message}", model=model, agent=agent
+        )
     if "LLM Provider NOT provided" in str(exc) or "LiteLLMUnknownProvider" in names:
         return ModelNotFound(
             "unknown provider: use a litellm model name such as openai/gpt-4o-mini, "
@@ -380,16 +394,25 @@ def classify_error(
     if "ContextWindowExceededError" in names:
         return ProviderError(
             f"the conversation is too long for this model's context window: {message}",
-            model=model, agent=agent, status_code=status,
+            model=model,
+            agent=agent,
+            status_code=status,
         )
-    if names & {"APIConnectionError", "MidStreamFallbackError", "ServiceUnavailableError"} or isinstance(
-        exc, ConnectionError
-    ):
+    if names & {
+        "APIConnectionError",
+        "MidStreamFallbackError",
+        "ServiceUnavailableError",
+    } or isinstance(exc, ConnectionError):
         return ProviderError(
             f"lost the connection to the provider: {message}",
-            model=model, agent=agent, status_code=status, retryable=True,
+            model=model,
+            agent=agent,
+            status_code=status,
+            retryable=True,
         )
-    if names & {"InternalServerError", "BadGatewayError"} or (isinstance(status, int) and status >= 500):
+    if names & {"InternalServerError", "BadGatewayError"} or (
+        isinstance(status, int) and status >= 500
+    ):
         return ProviderError(message, model=model, agent=agent, status_code=status, retryable=True)
     if "APIError" in names or "BadRequestError" in names or status is not None:
         return ProviderError(message, model=model, agent=agent, status_code=status)

@@ -40,8 +40,8 @@ if TYPE_CHECKING:  # llama_cpp is imported lazily: it is an optional, compiled d
 
 __all__ = [
     "DEFAULT_LOCAL_MODEL",
-    "LocalModelUnavailable",
     "PROVIDER",
+    "LocalModelUnavailable",
     "ensure_registered",
     "find_weights",
     "llama_cpp_available",
@@ -248,8 +248,15 @@ _engine = _Engine()
 
 def _generation_params(optional_params: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {"max_tokens": DEFAULT_MAX_TOKENS}
-    for key in ("temperature", "top_p", "max_tokens", "stop", "seed", "presence_penalty",
-                "frequency_penalty"):
+    for key in (
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+    ):
         if optional_params.get(key) is not None:
             params[key] = optional_params[key]
     if optional_params.get("max_completion_tokens") is not None:
@@ -281,8 +288,14 @@ def _make_provider() -> Any:
     from litellm.types.utils import GenericStreamingChunk
 
     def chunk_of(text: str) -> GenericStreamingChunk:
-        return {"text": text, "is_finished": False, "finish_reason": "", "usage": None, "index": 0,
-                "tool_use": None}
+        return {
+            "text": text,
+            "is_finished": False,
+            "finish_reason": "",
+            "usage": None,
+            "index": 0,
+            "tool_use": None,
+        }
 
     def last_chunk(result: _Result) -> GenericStreamingChunk:
         usage = {
@@ -290,8 +303,14 @@ def _make_provider() -> Any:
             "completion_tokens": result.completion_tokens,
             "total_tokens": result.prompt_tokens + result.completion_tokens,
         }
-        return {"text": "", "is_finished": True, "finish_reason": result.finish_reason,
-                "usage": usage, "index": 0, "tool_use": None}  # type: ignore[typeddict-item]
+        return {
+            "text": "",
+            "is_finished": True,
+            "finish_reason": result.finish_reason,
+            "usage": usage,
+            "index": 0,
+            "tool_use": None,
+        }  # type: ignore[typeddict-item]
 
     class LlamaCppProvider(CustomLLM):  # type: ignore[misc]
         """litellm ↔ llama.cpp. Errors are raised as CustomLLMError so litellm wraps them
@@ -306,7 +325,9 @@ def _make_provider() -> Any:
             except LocalModelUnavailable as exc:
                 raise CustomLLMError(status_code=404, message=str(exc)) from exc
             stream = _engine.stream(
-                model.removeprefix(f"{PROVIDER}/"), _messages(messages), _generation_params(optional)
+                model.removeprefix(f"{PROVIDER}/"),
+                _messages(messages),
+                _generation_params(optional),
             )
             try:
                 async for item in stream:

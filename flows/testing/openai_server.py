@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -201,7 +201,7 @@ class OpenAIStreamServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> OpenAIStreamServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -292,7 +292,11 @@ class OpenAIStreamServer:
         await resp.prepare(request)
         cid = f"chatcmpl-loopback-{next(self._ids)}"
         created = int(time.time())
-        tps = reply.tokens_per_second if reply.tokens_per_second is not None else self.tokens_per_second
+        tps = (
+            reply.tokens_per_second
+            if reply.tokens_per_second is not None
+            else self.tokens_per_second
+        )
         loop = asyncio.get_running_loop()
         start = loop.time()
 

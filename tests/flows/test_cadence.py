@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from dataclasses import dataclass
 
 import pytest
-
 from collab.flows.cadence import Batch, Cadence, StreamBatcher
 from collab.flows.llm import stream_completion
 from collab.flows.testing.clock import VirtualClock
@@ -81,7 +81,7 @@ async def test_persisted_writes_per_second_stay_at_cadence(rate: int) -> None:
     # flush), whatever the token rate.
     assert len(persist.batches) <= math.floor(seconds / 0.250) + 2
     assert len(ui.batches) <= min(rate * seconds, math.floor(seconds / 0.030) + 2)
-    gaps = [b - a for a, b in zip(persist.times(), persist.times()[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(persist.times())]
     assert all(g >= 0.250 - 1e-9 for g in gaps[:-1])  # the final flush may come sooner
     if rate >= 50:
         # ...and at a fast rate the lanes really run at their cadence (not starved, not lumpy).
@@ -160,7 +160,7 @@ async def test_slow_callback_makes_batches_bigger_not_more_frequent() -> None:
     await close
     assert "".join(w[2] for w in writes) == "".join(t for _, t in pushed)
     assert len(writes) <= 5 / 0.6 + 2
-    for (_, end, _), (start, _, _) in zip(writes, writes[1:], strict=False):
+    for (_, end, _), (start, _, _) in itertools.pairwise(writes):
         assert start >= end
 
 
@@ -200,7 +200,7 @@ async def test_context_manager_flushes_after_an_error() -> None:
     # A provider error mid-stream: what was received is still persisted (a partial draft is
     # kept), and the provider's error propagates.
     clock = VirtualClock()
-    ui, persist = recorders(clock)
+    _, persist = recorders(clock)
     with pytest.raises(ValueError):
         async with StreamBatcher(Cadence(), on_persist=persist, clock=clock) as batcher:
             batcher.push("partial")
@@ -211,7 +211,9 @@ async def test_context_manager_flushes_after_an_error() -> None:
 
 def test_cadence_from_config() -> None:
     assert Cadence.from_config(None) == Cadence()
-    assert Cadence.from_config({"ui_interval_ms": 20, "persist_interval_ms": 100}) == Cadence(20, 100)
+    assert Cadence.from_config({"ui_interval_ms": 20, "persist_interval_ms": 100}) == Cadence(
+        20, 100
+    )
 
     class Streaming:  # what config's pydantic model looks like to us
         ui_interval_ms = 40
@@ -242,7 +244,9 @@ async def test_real_stream_through_the_batcher(openai_server: OpenAIStreamServer
     started = loop.time()
     async with StreamBatcher(Cadence(30, 250), on_ui=on_ui, on_persist=on_persist) as batcher:
         async for chunk in stream_completion(
-            "openai/fast", [{"role": "user", "content": "go"}], api_base=openai_server.base_url,
+            "openai/fast",
+            [{"role": "user", "content": "go"}],
+            api_base=openai_server.base_url,
             api_key="k",
         ):
             batcher.push(chunk.text)

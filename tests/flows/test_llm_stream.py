@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
-
 from collab.flows.errors import (
     AuthenticationFailed,
     LLMError,
@@ -72,7 +72,9 @@ async def test_self_hosted_server_needs_no_key(
     openai_server: OpenAIStreamServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    chunks = await collect(stream_completion("openai/alpha", HELLO, api_base=openai_server.base_url))
+    chunks = await collect(
+        stream_completion("openai/alpha", HELLO, api_base=openai_server.base_url)
+    )
     assert chunks[-1].done
 
 
@@ -210,7 +212,9 @@ async def test_breaking_out_closes_the_http_stream(openai_server: OpenAIStreamSe
 async def test_many_streams_at_once_are_interleaved(openai_server: OpenAIStreamServer) -> None:
     # Five agents answering the same message: their tokens arrive interleaved, not one by one.
     for i in range(5):
-        openai_server.script(f"agent{i}", Reply(text=f"agent{i} says " + "hm " * 20, tokens_per_second=100))
+        openai_server.script(
+            f"agent{i}", Reply(text=f"agent{i} says " + "hm " * 20, tokens_per_second=100)
+        )
     order: list[int] = []
 
     async def run(i: int) -> str:
@@ -225,7 +229,7 @@ async def test_many_streams_at_once_are_interleaved(openai_server: OpenAIStreamS
 
     replies = await asyncio.gather(*(run(i) for i in range(5)))
     assert [r.split()[0] for r in replies] == [f"agent{i}" for i in range(5)]
-    switches = sum(1 for a, b in zip(order, order[1:], strict=False) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
     assert switches > 20
 
 

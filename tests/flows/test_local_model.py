@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from collab.flows.errors import ModelNotFound
 from collab.flows.llm import TokenChunk, stream_completion
 from collab.flows.local_model import (
@@ -58,7 +57,9 @@ async def test_missing_gguf_file_is_model_not_found(tmp_path: object) -> None:
 @needs_llama
 async def test_local_model_gives_a_real_reply() -> None:
     chunks: list[TokenChunk] = []
-    async for chunk in stream_completion(DEFAULT_LOCAL_MODEL, QUESTION, max_tokens=64, temperature=0):
+    async for chunk in stream_completion(
+        DEFAULT_LOCAL_MODEL, QUESTION, max_tokens=64, temperature=0
+    ):
         chunks.append(chunk)
     *tokens, last = chunks
     text = "".join(c.text for c in tokens)

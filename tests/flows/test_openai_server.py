@@ -8,16 +8,17 @@ import sys
 
 import aiohttp
 import pytest
-
 from collab.flows.testing.openai_server import OpenAIStreamServer, Reply, split_tokens
 
 pytestmark = pytest.mark.timeout(60)
 
 
 async def post(url: str, body: dict[str, object]) -> tuple[int, str, str]:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(url + "/chat/completions", json=body) as resp:
-            return resp.status, resp.headers.get("Content-Type", ""), await resp.text()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/chat/completions", json=body) as resp,
+    ):
+        return resp.status, resp.headers.get("Content-Type", ""), await resp.text()
 
 
 def test_split_tokens_round_trips() -> None:
@@ -30,8 +31,12 @@ async def test_sse_wire_format(openai_server: OpenAIStreamServer) -> None:
     openai_server.script("m", "one two")
     status, ctype, body = await post(
         openai_server.base_url,
-        {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}],
-         "stream_options": {"include_usage": True}},
+        {
+            "model": "m",
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream_options": {"include_usage": True},
+        },
     )
     assert status == 200 and ctype.startswith("text/event-stream")
     events = [line.removeprefix("data: ") for line in body.split("\n\n") if line]
@@ -68,9 +73,11 @@ async def test_known_models_and_error_shape() -> None:
         status, _, body = await post(server.base_url, {"model": "b", "messages": []})
         assert status == 404
         assert "does not exist" in json.loads(body)["error"]["message"]
-        async with aiohttp.ClientSession() as session:
-            async with session.get(server.base_url + "/models") as resp:
-                assert [m["id"] for m in (await resp.json())["data"]] == ["a"]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(server.base_url + "/models") as resp,
+        ):
+            assert [m["id"] for m in (await resp.json())["data"]] == ["a"]
 
 
 def test_in_thread_for_benchmarks() -> None:
@@ -85,7 +92,13 @@ def test_in_thread_for_benchmarks() -> None:
 
 async def test_runs_as_a_process() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "collab.flows.testing.openai_server", "--tps", "0", "--reply", "pong",
+        sys.executable,
+        "-m",
+        "collab.flows.testing.openai_server",
+        "--tps",
+        "0",
+        "--reply",
+        "pong",
         stdout=asyncio.subprocess.PIPE,
     )
     try:
