@@ -44,6 +44,7 @@ __all__ = [
     "classify_error",
     "load_litellm",
     "stream_completion",
+    "warm_up",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,20 @@ def load_litellm() -> ModuleType:
         litellm.num_retries = 0
         _litellm = litellm
     return _litellm
+
+
+async def warm_up(models: Sequence[str] = ()) -> None:
+    """Pay the start-up costs off the event loop before the first run needs them: the litellm
+    import (~2 s) and, for ``local/...`` models, loading their weights. A worker calls this when
+    it starts; the TUI never needs to."""
+    await asyncio.to_thread(load_litellm)
+    local = [m for m in models if m.startswith("local/")]
+    if local:
+        from collab.flows.local_model import ensure_registered, preload
+
+        ensure_registered()
+        for model in local:
+            await asyncio.to_thread(preload, model)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,8 +44,10 @@ __all__ = [
     "LocalModelUnavailable",
     "ensure_registered",
     "find_weights",
+    "generation_threads",
     "llama_cpp_available",
     "local_model_names",
+    "preload",
     "register_local_model",
 ]
 
@@ -130,6 +132,12 @@ def generation_threads() -> int:
     return max(1, (os.cpu_count() or 1) - 1)
 
 
+def preload(model: str = DEFAULT_LOCAL_MODEL) -> None:
+    """Load a local model's weights now (blocking: call it in a thread), so the first reply
+    does not pay for it."""
+    _engine.load(model.removeprefix(f"{PROVIDER}/"))
+
+
 def llama_cpp_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
@@ -173,6 +181,10 @@ class _Engine:
             log.info("loaded %s in %.2f s", path.name, time.monotonic() - started)
             self._models[name] = model
         return model
+
+    def load(self, name: str) -> None:
+        with self._lock:
+            self._model(name)
 
     def generate(
         self,

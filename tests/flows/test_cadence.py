@@ -18,6 +18,7 @@ pytestmark = [
     # litellm's own use of deprecated pydantic APIs: not ours to fix, not worth the noise.
     pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm.*"),
+    pytest.mark.filterwarnings("ignore:.*is using the `ReadOnly` qualifier:UserWarning"),
 ]
 
 

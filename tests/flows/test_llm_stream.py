@@ -24,6 +24,7 @@ pytestmark = [
     # litellm's own use of deprecated pydantic APIs: not ours to fix, not worth the noise.
     pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm.*"),
+    pytest.mark.filterwarnings("ignore:.*is using the `ReadOnly` qualifier:UserWarning"),
 ]
 
 HELLO = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hello?"}]

@@ -19,6 +19,7 @@ pytestmark = [
     # litellm's own use of deprecated pydantic APIs: not ours to fix, not worth the noise.
     pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm.*"),
+    pytest.mark.filterwarnings("ignore:.*is using the `ReadOnly` qualifier:UserWarning"),
 ]
 
 needs_llama = pytest.mark.skipif(
@@ -102,3 +103,13 @@ async def test_local_model_cancel_and_concurrent_runs() -> None:
 
     replies = await asyncio.wait_for(asyncio.gather(ask("Say hello."), ask("Name a color.")), 120)
     assert all(r.strip() for r in replies)
+
+
+@pytest.mark.slow
+@needs_llama
+async def test_warm_up_loads_litellm_and_the_weights() -> None:
+    from collab.flows import llm, local_model
+
+    await llm.warm_up([DEFAULT_LOCAL_MODEL, "openai/gpt-4o-mini"])
+    assert llm._litellm is not None
+    assert "smollm2" in local_model._engine._models
