@@ -23,6 +23,8 @@ protection fault at run time).
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import importlib.util
 import logging
 import os
@@ -159,6 +161,24 @@ class _Engine:
     def __init__(self) -> None:
         self._models: dict[str, Llama] = {}
         self._lock = threading.Lock()
+        self._running: set[threading.Event] = set()  # stop flags of live generations
+        self._atexit = False
+
+    def close_all(self) -> None:
+        """Free the models before interpreter teardown: llama-cpp-python's own ``__del__`` runs
+        after its C bindings are gone and prints a TypeError at every exit otherwise. A model
+        still generating (a daemon thread at exit) is stopped first, or left alone."""
+        for stop in list(self._running):
+            stop.set()
+        if not self._lock.acquire(timeout=2):
+            return
+        try:
+            for model in self._models.values():
+                with contextlib.suppress(Exception):
+                    model.close()
+            self._models.clear()
+        finally:
+            self._lock.release()
 
     def _model(self, name: str) -> Llama:
         model = self._models.get(name)
@@ -180,6 +200,9 @@ class _Engine:
             )
             log.info("loaded %s in %.2f s", path.name, time.monotonic() - started)
             self._models[name] = model
+            if not self._atexit:
+                atexit.register(self.close_all)
+                self._atexit = True
         return model
 
     def load(self, name: str) -> None:
@@ -225,6 +248,7 @@ class _Engine:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         stop = threading.Event()
+        self._running.add(stop)
 
         def put(kind: str, value: Any) -> None:
             # The loop may be gone if the consumer's loop closed first; nothing to deliver then.
@@ -253,6 +277,7 @@ class _Engine:
                     raise value
         finally:
             stop.set()
+            self._running.discard(stop)
 
 
 _engine = _Engine()
