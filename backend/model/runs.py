@@ -1,0 +1,189 @@
+"""Runs: agent jobs. queued -> claimed (with a lease) -> streaming -> done / failed / cancelled.
+
+A worker acting as the agent claims the oldest queued run assigned to it; the claim has a lease
+(renewed by ``runs:heartbeat``) and an ``attempt`` number that fences the worker: once the lease
+expires the sweeper requeues the run (or fails it after ``maxAttempts``), and writes carrying
+the old attempt are rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collab.backend.database import UNDEFINED
+from collab.backend.functions import internal_mutation
+from collab.backend.model._auth import membership, mutation, query
+from collab.backend.model import _errors as err
+from collab.backend.model._util import audit, notify
+from collab.backend.model.schema import RUN_STATUS
+from collab.backend.validators import v
+
+DEFAULT_LEASE_MS = 60_000
+ACTIVE = ("claimed", "streaming")
+TERMINAL = ("done", "failed", "cancelled")
+
+
+def _lease(args: dict[str, Any]) -> float:
+    lease = args.get("leaseMs", DEFAULT_LEASE_MS)
+    if not 200 <= lease <= 3_600_000:
+        err.invalid("leaseMs must be between 200 and 3600000")
+    return float(lease)
+
+
+def _set_lease(ctx: Any, run: dict[str, Any], lease: float, attempt: float) -> float:
+    expires = ctx.now() + lease
+    if run.get("expiryJobId"):
+        ctx.scheduler.cancel(run["expiryJobId"])
+    job = ctx.scheduler.run_at(expires, "runs:expire", {"runId": run["_id"], "attempt": attempt})
+    ctx.db.patch(run["_id"], {"leaseExpiresAt": expires, "expiryJobId": job})
+    return expires
+
+
+def _owned(ctx: Any, attempt: float) -> dict[str, Any]:
+    """The run if the caller's claim (this attempt) is still current."""
+    run = ctx.caller.target
+    if run["status"] == "cancelled":
+        err.fail("RUN_CANCELLED", "this run was cancelled", runId=run["_id"])
+    if run["status"] not in ACTIVE or run.get("claimedBy") != ctx.caller.actor_id or run["attempt"] != attempt:
+        err.fail("RUN_LOST", "this claim is no longer current (lease expired or another attempt runs)",
+             runId=run["_id"], status=run["status"], attempt=run["attempt"])
+    return run
+
+
+def _finish(ctx: Any, run: dict[str, Any], status: str, fields: dict[str, Any]) -> None:
+    if run.get("expiryJobId"):
+        ctx.scheduler.cancel(run["expiryJobId"])
+    ctx.db.patch(run["_id"], {"status": status, "finishedAt": ctx.now(), "expiryJobId": UNDEFINED,
+                              "leaseExpiresAt": UNDEFINED, **fields})
+    audit(ctx, run["spaceId"], f"run.{status}", {"runId": run["_id"], "kind": run["kind"],
+                                                 "error": fields.get("error")},
+          artifact_id=run.get("artifactId"), actor_id=run["agentId"])
+    if status == "failed":
+        notify(ctx, run["createdBy"], run["spaceId"], "runFailed",
+               f"A {run['kind']} run failed: {fields.get('error', '')}"[:200], data={"runId": run["_id"]})
+
+
+@mutation(args={"spaceId": v.id("spaces"), "agentId": v.id("actors"), "kind": v.string(),
+                "input": v.optional(v.any()), "artifactId": v.optional(v.id("artifacts")),
+                "messageId": v.optional(v.id("messages")), "maxAttempts": v.optional(v.number())},
+          policy="editor", scope="space")
+def enqueue(ctx: Any, args: dict[str, Any]) -> str:
+    """Queue a job for an agent member of the space. Returns the runId."""
+    member = membership(ctx, args["spaceId"], args["agentId"])
+    if member is None or member["kind"] != "agent":
+        err.fail("NOT_AN_AGENT", "runs are for agent members of this space", actorId=args["agentId"])
+    for key in ("artifactId", "messageId"):
+        if key in args:
+            doc = ctx.db.get(args[key])
+            if doc is None or doc["spaceId"] != args["spaceId"]:
+                err.fail("NOT_FOUND", f"{key[:-2]} {args[key]} is not in this space", what=key[:-2], id=args[key])
+    row: dict[str, Any] = {"spaceId": args["spaceId"], "agentId": args["agentId"], "kind": args["kind"],
+                           "input": args.get("input"), "status": "queued", "attempt": 0,
+                           "maxAttempts": args.get("maxAttempts", 3), "createdBy": ctx.caller.actor_id,
+                           "queuedAt": ctx.now()}
+    for key in ("artifactId", "messageId"):
+        if key in args:
+            row[key] = args[key]
+    run_id = ctx.db.insert("runs", row)
+    audit(ctx, args["spaceId"], "run.queued", {"runId": run_id, "kind": args["kind"], "agentId": args["agentId"]},
+          actor_id=ctx.caller.actor_id)
+    return str(run_id)
+
+
+@mutation(args={"spaceId": v.id("spaces"), "leaseMs": v.optional(v.number())}, policy="editor", scope="space")
+def claim(ctx: Any, args: dict[str, Any]) -> dict[str, Any] | None:
+    """The caller (an agent) claims its oldest queued run in the space, or gets None."""
+    lease = _lease(args)
+    run = ctx.db.query("runs").with_index(
+        "by_agent_status", lambda q: q.eq("agentId", ctx.caller.actor_id).eq("status", "queued")
+    ).filter(lambda f: f.eq(f.field("spaceId"), args["spaceId"])).first()
+    if run is None:
+        return None
+    attempt = run["attempt"] + 1
+    ctx.db.patch(run["_id"], {"status": "claimed", "attempt": attempt, "claimedBy": ctx.caller.actor_id,
+                              "startedAt": ctx.now()})
+    _set_lease(ctx, run, lease, attempt)
+    return ctx.db.get(run["_id"])
+
+
+@mutation(args={"runId": v.id("runs"), "attempt": v.number(), "streaming": v.optional(v.boolean()),
+                "leaseMs": v.optional(v.number())}, policy="editor", scope="run")
+def heartbeat(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Renew the claim's lease (and move to ``streaming``). RUN_CANCELLED tells the worker to
+    stop."""
+    run = _owned(ctx, args["attempt"])
+    if args.get("streaming") and run["status"] == "claimed":
+        ctx.db.patch(run["_id"], {"status": "streaming"})
+    return {"leaseExpiresAt": _set_lease(ctx, run, _lease(args), run["attempt"])}
+
+
+@mutation(args={"runId": v.id("runs"), "attempt": v.number(), "output": v.optional(v.any()),
+                "usage": v.optional(v.any()), "costUsd": v.optional(v.number())}, policy="editor", scope="run")
+def complete(ctx: Any, args: dict[str, Any]) -> None:
+    run = _owned(ctx, args["attempt"])
+    _finish(ctx, run, "done", {k: args[k] for k in ("output", "usage", "costUsd") if k in args})
+
+
+@mutation(args={"runId": v.id("runs"), "attempt": v.number(), "error": v.string(),
+                "retry": v.optional(v.boolean()), "usage": v.optional(v.any()), "costUsd": v.optional(v.number())},
+          policy="editor", scope="run")
+def fail(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Report a failure; ``retry: true`` requeues while attempts remain. Returns ``{status}``."""
+    run = _owned(ctx, args["attempt"])
+    extra = {k: args[k] for k in ("usage", "costUsd") if k in args}
+    if args.get("retry") and run["attempt"] < run["maxAttempts"]:
+        if run.get("expiryJobId"):
+            ctx.scheduler.cancel(run["expiryJobId"])
+        ctx.db.patch(run["_id"], {"status": "queued", "error": args["error"], "claimedBy": UNDEFINED,
+                                  "leaseExpiresAt": UNDEFINED, "expiryJobId": UNDEFINED, **extra})
+        return {"status": "queued"}
+    _finish(ctx, run, "failed", {"error": args["error"], **extra})
+    return {"status": "failed"}
+
+
+@mutation(args={"runId": v.id("runs"), "reason": v.optional(v.string())}, policy="editor", scope="run")
+def cancel(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Cancel a run that has not finished (the worker learns it from its next heartbeat)."""
+    run = ctx.caller.target
+    if run["status"] in TERMINAL:
+        return {"status": run["status"]}
+    _finish(ctx, run, "cancelled", {"error": args.get("reason", "cancelled")})
+    return {"status": "cancelled"}
+
+
+@query(args={"runId": v.id("runs")}, policy="viewer", scope="run")
+def get(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    return ctx.caller.target
+
+
+@query(args={"spaceId": v.id("spaces"), "status": v.optional(RUN_STATUS), "limit": v.optional(v.number())},
+       policy="viewer", scope="space")
+def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: A001 (Convex name)
+    """Runs of a space, newest first (optionally of one status)."""
+    limit = int(args.get("limit", 100))
+    if "status" in args:
+        return ctx.db.query("runs").with_index(
+            "by_space_status", lambda q: q.eq("spaceId", args["spaceId"]).eq("status", args["status"])
+        ).order("desc").take(limit)
+    rows = []
+    for status in ("queued", "claimed", "streaming", "done", "failed", "cancelled"):
+        rows += ctx.db.query("runs").with_index(
+            "by_space_status", lambda q, s=status: q.eq("spaceId", args["spaceId"]).eq("status", s)
+        ).order("desc").take(limit)
+    return sorted(rows, key=lambda r: r["_creationTime"], reverse=True)[:limit]
+
+
+@internal_mutation(args={"runId": v.id("runs"), "attempt": v.number()})
+def expire(ctx: Any, args: dict[str, Any]) -> str | None:
+    """A claim whose lease ended: requeue while attempts remain, else fail."""
+    run = ctx.db.get(args["runId"])
+    if run is None or run["status"] not in ACTIVE or run["attempt"] != args["attempt"]:
+        return None
+    if run["leaseExpiresAt"] > ctx.now():
+        return None
+    if run["attempt"] < run["maxAttempts"]:
+        ctx.db.patch(run["_id"], {"status": "queued", "claimedBy": UNDEFINED, "leaseExpiresAt": UNDEFINED,
+                                  "expiryJobId": UNDEFINED, "error": "claim lease expired"})
+        return "queued"
+    _finish(ctx, run, "failed", {"error": "claim lease expired too many times"})
+    return "failed"
