@@ -73,6 +73,6 @@ def discard(ctx: Any, args: dict[str, Any]) -> None:
     if draft["status"] == "live":
         fail("DRAFT_LIVE", "this draft belongs to the current hold; release or save instead")
     if draft["actorId"] != ctx.caller.actor_id and not ctx.caller.is_at_least("owner"):
-        fail("INSUFFICIENT_ROLE", "only the draft's author or an owner discards it", required="owner",
+        fail("FORBIDDEN", "only the draft's author or an owner discards it", required="owner",
              role=ctx.caller.role)
     ctx.db.delete(draft["_id"])

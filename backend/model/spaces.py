@@ -141,7 +141,7 @@ def setRole(ctx: Any, args: dict[str, Any]) -> None:
 def removeMember(ctx: Any, args: dict[str, Any]) -> None:
     """Owners remove anyone; anyone may remove themselves (leave)."""
     if args["actorId"] != ctx.caller.actor_id and not ctx.caller.is_at_least("owner"):
-        fail("INSUFFICIENT_ROLE", "only owners remove other members", required="owner", role=ctx.caller.role)
+        fail("FORBIDDEN", "only owners remove other members", required="owner", role=ctx.caller.role)
     m = membership(ctx, args["spaceId"], args["actorId"])
     if m is None:
         fail("NOT_FOUND", "that actor is not a member of this space", what="member", id=args["actorId"])

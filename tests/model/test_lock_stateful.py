@@ -271,8 +271,9 @@ class LockProtocol(RuleBasedStateMachine):
         assert self.commits == 0
 
 
-LockProtocol.TestCase.settings = settings(
+LockProtocol.TestCase.settings = settings(  # ~15 s on 2 cores
     max_examples=500, stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestLockProtocol = LockProtocol.TestCase
+TestLockProtocol.pytestmark = [__import__("pytest").mark.timeout(600)]
