@@ -116,7 +116,7 @@ def _world(tmp_root: Path) -> dict[str, Any]:
     locked = h.call("artifacts:create", {"spaceId": space, "title": "Locked", "kind": "code", "content": "b"}, owner)
     # an orphaned draft (epoch 1, force-released), then the owner holds the lock again (epoch 2)
     h.call("locks:acquire", {"artifactId": locked}, owner)
-    h.call("drafts:append", {"artifactId": locked, "token": 2, "text": "orphan"}, owner)
+    h.call("drafts:append", {"artifactId": locked, "token": 1, "text": "orphan"}, owner)
     h.call("locks:forceRelease", {"artifactId": locked, "reason": "setup"}, owner)
     h.call("locks:acquire", {"artifactId": locked}, owner)
     orphan = h.rows("drafts")[0]["_id"]
