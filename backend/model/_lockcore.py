@@ -204,6 +204,9 @@ def grant_next(ctx: Any, lock: dict[str, Any]) -> dict[str, Any] | None:
         ctx.db.delete(waiter["_id"])
         member = membership(ctx, lock["spaceId"], waiter["actorId"])
         if member is None or ROLE_RANK[member["role"]] < ROLE_RANK["editor"]:
+            audit(ctx, lock["spaceId"], "lock.left", {"actorId": waiter["actorId"], "handle": waiter["actorHandle"],
+                                                      "why": "no longer an editor"},
+                  artifact_id=lock["artifactId"], actor_id=waiter["actorId"])
             update_remembered(ctx, waiter["actorId"], waiter.get("idempotencyKey"), {"status": "cancelled"})
             continue
         result = grant(ctx, lock, waiter["actorId"], waiter["actorKind"], waiter["actorHandle"],

@@ -15,6 +15,7 @@ from collab.backend.functions import internal_mutation
 from collab.backend.model import _lockcore as lk
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail, invalid
+from collab.backend.model._util import audit
 from collab.backend.validators import v
 
 
@@ -69,6 +70,9 @@ def acquire(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
             waiter["idempotencyKey"] = key
         ctx.db.insert("lockWaiters", waiter)
         result = _queued(ctx, lock, caller.actor_id)
+        audit(ctx, lock["spaceId"], "lock.queued", {"actorId": caller.actor_id, "handle": caller.handle,
+                                                    "position": result["position"]},
+              artifact_id=artifact_id, actor_id=caller.actor_id)
     lk.remember(ctx, caller.actor_id, key, "locks:acquire", artifact_id, result)
     return result
 
@@ -116,6 +120,8 @@ def leave(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     if waiter is None:
         return {"left": False}
     ctx.db.delete(waiter["_id"])
+    audit(ctx, waiter["spaceId"], "lock.left", {"actorId": waiter["actorId"], "handle": waiter["actorHandle"]},
+          artifact_id=args["artifactId"], actor_id=waiter["actorId"])
     lk.update_remembered(ctx, ctx.caller.actor_id, waiter.get("idempotencyKey"), {"status": "cancelled"})
     return {"left": True}
 
