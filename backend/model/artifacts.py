@@ -21,7 +21,7 @@ MAX_CONTENT = 2_000_000
 def _unique_slug(ctx: Any, space_id: str, wanted: str) -> str:
     slug, n = wanted, 2
     while ctx.db.query("artifacts").with_index(
-            "by_space_slug", lambda q: q.eq("spaceId", space_id).eq("slug", slug)).first() is not None:
+            "by_space_slug", lambda q, s=slug: q.eq("spaceId", space_id).eq("slug", s)).first() is not None:
         slug, n = f"{wanted}-{n}", n + 1
     return slug
 
@@ -70,7 +70,7 @@ def get(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 @query(args={"spaceId": v.id("spaces"), "kind": v.optional(v.string()), "tag": v.optional(v.string())},
        policy="viewer", scope="space")
-def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: A001 (Convex name)
+def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """Artifacts of a space without their content (tree view); lock badges: ``locks:list``."""
     q = ctx.db.query("artifacts").with_index("by_space", lambda r: r.eq("spaceId", args["spaceId"]))
     if "kind" in args:

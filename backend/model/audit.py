@@ -11,7 +11,7 @@ from collab.backend.validators import v
 
 @query(args={"spaceId": v.id("spaces"), "artifactId": v.optional(v.id("artifacts")),
              "limit": v.optional(v.number())}, policy="viewer", scope="space")
-def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: A001 (Convex name)
+def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """Newest first (default 200), of the space or of one of its artifacts."""
     limit = int(args.get("limit", 200))
     if "artifactId" in args:

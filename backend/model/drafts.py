@@ -56,7 +56,7 @@ def get(ctx: Any, args: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @query(args={"artifactId": v.id("artifacts"), "status": v.optional(v.string())}, policy="viewer", scope="artifact")
-def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: A001 (Convex name)
+def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """Kept drafts (default: ``orphaned``) with their content, newest first."""
     status = args.get("status", "orphaned")
     return ctx.db.query("drafts").with_index(

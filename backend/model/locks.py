@@ -133,7 +133,7 @@ def queue(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @query(args={"spaceId": v.id("spaces")}, policy="viewer", scope="space")
-def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: A001 (Convex name)
+def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """Lock badges of a space: ``[{artifactId, holder}]`` for held locks."""
     rows = ctx.db.query("locks").with_index("by_space", lambda q: q.eq("spaceId", args["spaceId"])).collect()
     return [{"artifactId": r["artifactId"], "holder": lk.holder_info(r)} for r in rows if r.get("holderId")]

@@ -30,13 +30,13 @@ def _resolve(ctx: Any, space_id: str, body: str, author_id: str) -> tuple[list[s
             mentions_all = True
             continue
         for m in ctx.db.query("members").with_index(
-                "by_space_handle", lambda q: q.eq("spaceId", space_id).eq("handle", handle)).collect():
+                "by_space_handle", lambda q, h=handle: q.eq("spaceId", space_id).eq("handle", h)).collect():
             if m["actorId"] not in mentions:
                 mentions.append(m["actorId"])
     refs: list[str] = []
     for slug in parse_refs(body):
         a = ctx.db.query("artifacts").with_index(
-            "by_space_slug", lambda q: q.eq("spaceId", space_id).eq("slug", slug)).first()
+            "by_space_slug", lambda q, s=slug: q.eq("spaceId", space_id).eq("slug", s)).first()
         if a is not None and a["_id"] not in refs:
             refs.append(a["_id"])
     return mentions, mentions_all, refs
@@ -126,7 +126,7 @@ def finish(ctx: Any, args: dict[str, Any]) -> None:
 
 @query(args={"spaceId": v.id("spaces"), "threadId": v.optional(v.id("messages")),
              "limit": v.optional(v.number())}, policy="viewer", scope="space")
-def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: A001 (Convex name)
+def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """The latest ``limit`` (default 100) messages of the space, or of a thread (its root
     first), oldest first. Older pages: ``messages:page``."""
     limit = int(args.get("limit", DEFAULT_LIMIT))

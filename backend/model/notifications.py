@@ -12,7 +12,7 @@ from collab.backend.validators import v
 
 @query(args={"unreadOnly": v.optional(v.boolean()), "spaceId": v.optional(v.id("spaces")),
              "limit": v.optional(v.number())}, policy="authenticated")
-def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: A001 (Convex name)
+def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """The caller's notifications, newest first (default 50)."""
     actor = ctx.caller.actor
     if actor is None:

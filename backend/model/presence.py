@@ -61,7 +61,7 @@ def leave(ctx: Any, args: dict[str, Any]) -> None:
 
 
 @query(args={"spaceId": v.id("spaces")}, policy="viewer", scope="space")
-def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: A001 (Convex name)
+def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """Everyone present (one row per terminal): handle, kind, artifact/view, typing, expiresAt."""
     return ctx.db.query("presence").with_index("by_space", lambda q: q.eq("spaceId", args["spaceId"])).collect()
 

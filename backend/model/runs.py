@@ -12,8 +12,8 @@ from typing import Any
 
 from collab.backend.database import UNDEFINED
 from collab.backend.functions import internal_mutation
-from collab.backend.model._auth import membership, mutation, query
 from collab.backend.model import _errors as err
+from collab.backend.model._auth import membership, mutation, query
 from collab.backend.model._util import audit, notify
 from collab.backend.model.schema import RUN_STATUS
 from collab.backend.validators import v
@@ -158,7 +158,7 @@ def get(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 @query(args={"spaceId": v.id("spaces"), "status": v.optional(RUN_STATUS), "limit": v.optional(v.number())},
        policy="viewer", scope="space")
-def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: A001 (Convex name)
+def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """Runs of a space, newest first (optionally of one status)."""
     limit = int(args.get("limit", 100))
     if "status" in args:

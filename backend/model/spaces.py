@@ -42,7 +42,7 @@ def create(ctx: Any, args: dict[str, Any]) -> str:
 
 
 @query(args={}, policy="authenticated")
-def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: A001 (Convex name)
+def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """Spaces the caller is a member of, with the caller's role."""
     actor = ctx.caller.actor
     if actor is None:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from collab.backend.engine import ANONYMOUS, Identity
 from collab.backend.model._auth import POLICIES, ROLE_RANK
+
 from tests.model._harness import CallError, Harness, ident, model_app
 
 AUTH_CODES = {"UNAUTHENTICATED", "NOT_A_MEMBER", "INSUFFICIENT_ROLE"}

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from collab.backend.model._util import parse_mentions, parse_refs, slugify
+
 from tests.model._harness import CallError, Harness, ident
 
 OWNER, ED, AG, VIEW = ident("olga"), ident("edwin"), ident("quinn", "agent"), ident("vic")

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from collab.backend.testing import BackendProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,7 +112,7 @@ def test_sigstopped_holder_is_fenced(tmp_path: Path) -> None:
     """A holder frozen (SIGSTOP) past its lease: the lock expires, another actor takes it and
     saves; the frozen one resumes and its late delta and save are rejected as stale."""
     with BackendProcess(tmp_path / "data", functions=FUNCTIONS) as b:
-        space, artifact, tokens = setup_space(b, [("sleepy", True), ("next", False)])
+        _space, artifact, tokens = setup_space(b, [("sleepy", True), ("next", False)])
         script = (
             "import json, sys, httpx\n"
             "url, tok, art = sys.argv[1:4]\n"

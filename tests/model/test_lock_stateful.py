@@ -14,11 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from collab.backend.model._lockcore import renew_slack_ms
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from collab.backend.model._lockcore import renew_slack_ms
 from tests.model._harness import T0, CallError, Harness, ident
 
 HUMANS = [ident(f"h{i}") for i in range(5)]
@@ -114,7 +114,7 @@ class LockProtocol(RuleBasedStateMachine):
             live = [x for x in mine if "endReason" not in x]
             assert len(live) <= 1, f"two live holds on {art}: {live}"
             assert [x["epoch"] for x in mine] == list(range(1, len(mine) + 1)), "epochs not strictly increasing"
-            for older, newer in zip(mine, mine[1:]):
+            for older, newer in itertools.pairwise(mine):
                 assert "endedAt" in older and older["endedAt"] <= newer["grantedAt"], "overlapping holds"
 
     # --- rules -------------------------------------------------------------------------------------
@@ -247,13 +247,13 @@ class LockProtocol(RuleBasedStateMachine):
     def backend_matches_model(self) -> None:
         db = self.h.db()
         for a, art in enumerate(self.arts):
-            lock = db.query("locks").with_index("by_artifact", lambda q: q.eq("artifactId", art)).unique()
+            lock = db.query("locks").with_index("by_artifact", lambda q, x=art: q.eq("artifactId", x)).unique()
             assert lock is not None and lock["epoch"] == self.epoch[a]
             want = self.actor_ids[self.holder[a]] if self.holder[a] is not None else None
             assert lock.get("holderId") == want
             if want is not None:
                 assert lock["expiresAt"] == self.expires[a]
-            queue = db.query("lockWaiters").with_index("by_artifact", lambda q: q.eq("artifactId", art)).collect()
+            queue = db.query("lockWaiters").with_index("by_artifact", lambda q, x=art: q.eq("artifactId", x)).collect()
             assert [w["actorId"] for w in queue] == [self.actor_ids[w] for w, _ in self.queue[a]]
         # every version was saved by the holder of the token it carried, and that save ended
         # that hold: no write ever landed without the current token
