@@ -69,3 +69,11 @@ def actor_summary(actor: dict[str, Any] | None) -> dict[str, Any] | None:
     if actor is None:
         return None
     return {"actorId": actor["_id"], "handle": actor["handle"], "name": actor["name"], "kind": actor["kind"]}
+
+
+def get_in(ctx: Any, table: str, doc_id: str) -> dict[str, Any] | None:
+    """``ctx.db.get`` restricted to one table: argument validation does not check which table
+    an id belongs to, so an id of another table must read as "not found"."""
+    if ctx.db.normalize_id(table, doc_id) is None:
+        return None
+    return ctx.db.get(doc_id)

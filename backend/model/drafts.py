@@ -12,6 +12,7 @@ from typing import Any
 from collab.backend.model import _lockcore as lk
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail
+from collab.backend.model._util import get_in
 from collab.backend.validators import v
 
 
@@ -67,7 +68,7 @@ def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
 @mutation(args={"artifactId": v.id("artifacts"), "draftId": v.id("drafts")}, policy="editor", scope="artifact")
 def discard(ctx: Any, args: dict[str, Any]) -> None:
     """Delete a kept draft: its author, or an owner."""
-    draft = ctx.db.get(args["draftId"])
+    draft = get_in(ctx, "drafts", args["draftId"])
     if draft is None or draft["artifactId"] != args["artifactId"]:
         fail("NOT_FOUND", "no such draft on this artifact", what="draft", id=args["draftId"])
     if draft["status"] == "live":

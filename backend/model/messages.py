@@ -15,7 +15,7 @@ from typing import Any
 
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail, invalid
-from collab.backend.model._util import notify, parse_mentions, parse_refs
+from collab.backend.model._util import get_in, notify, parse_mentions, parse_refs
 from collab.backend.validators import v
 
 MAX_BODY = 200_000
@@ -67,7 +67,7 @@ def post(ctx: Any, args: dict[str, Any]) -> str:
         invalid("message body is empty")
     for key, table in (("threadId", "messages"), ("artifactId", "artifacts"), ("runId", "runs")):
         if key in args:
-            doc = ctx.db.get(args[key])
+            doc = get_in(ctx, table, args[key])
             if doc is None or doc["spaceId"] != space_id:
                 fail("NOT_FOUND", f"{table[:-1]} {args[key]} is not in this space", what=table[:-1], id=args[key])
     thread = ctx.db.get(args["threadId"]) if "threadId" in args else None
@@ -131,7 +131,7 @@ def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     first), oldest first. Older pages: ``messages:page``."""
     limit = int(args.get("limit", DEFAULT_LIMIT))
     if "threadId" in args:
-        root = ctx.db.get(args["threadId"])
+        root = get_in(ctx, "messages", args["threadId"])
         if root is None or root["spaceId"] != args["spaceId"]:
             fail("NOT_FOUND", "no such thread in this space", what="message", id=args["threadId"])
         replies = ctx.db.query("messages").with_index(

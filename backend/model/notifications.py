@@ -7,6 +7,7 @@ from typing import Any
 
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail
+from collab.backend.model._util import get_in
 from collab.backend.validators import v
 
 
@@ -33,7 +34,7 @@ def markRead(ctx: Any, args: dict[str, Any]) -> float:
     """Mark one (or, without an id, all) of the caller's notifications read. Returns how many."""
     me = ctx.caller.actor_id
     if "notificationId" in args:
-        row = ctx.db.get(args["notificationId"])
+        row = get_in(ctx, "notifications", args["notificationId"])
         if row is None or row["actorId"] != me:
             fail("NOT_FOUND", "no such notification of yours", what="notification", id=args["notificationId"])
         if not row["read"]:

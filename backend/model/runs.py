@@ -14,7 +14,7 @@ from collab.backend.database import UNDEFINED
 from collab.backend.functions import internal_mutation
 from collab.backend.model import _errors as err
 from collab.backend.model._auth import membership, mutation, query
-from collab.backend.model._util import audit, notify
+from collab.backend.model._util import audit, get_in, notify
 from collab.backend.model.schema import RUN_STATUS
 from collab.backend.validators import v
 
@@ -74,7 +74,7 @@ def enqueue(ctx: Any, args: dict[str, Any]) -> str:
         err.fail("NOT_AN_AGENT", "runs are for agent members of this space", actorId=args["agentId"])
     for key in ("artifactId", "messageId"):
         if key in args:
-            doc = ctx.db.get(args[key])
+            doc = get_in(ctx, key[:-2] + "s", args[key])
             if doc is None or doc["spaceId"] != args["spaceId"]:
                 err.fail("NOT_FOUND", f"{key[:-2]} {args[key]} is not in this space", what=key[:-2], id=args[key])
     row: dict[str, Any] = {"spaceId": args["spaceId"], "agentId": args["agentId"], "kind": args["kind"],

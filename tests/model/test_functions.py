@@ -224,3 +224,15 @@ def test_members_roles(h: Harness, world: dict[str, Any]) -> None:
     h.call("spaces:setRole", {"spaceId": space, "actorId": world["ed"], "role": "viewer"}, OWNER)
     out = h.call("locks:release", {"artifactId": world["art"], "token": 1}, OWNER)
     assert out["grantedTo"]["handle"] == "quinn"
+
+
+def test_ids_of_the_wrong_table_are_not_found(h: Harness, world: dict[str, Any]) -> None:
+    """Argument validation does not check an id's table: the model does, as NOT_FOUND data."""
+    space, art = world["space"], world["art"]
+    mid = h.call("messages:post", {"spaceId": space, "body": "x"}, OWNER)
+    assert err(h, "artifacts:get", {"artifactId": mid}, OWNER)["code"] == "NOT_FOUND"
+    assert err(h, "messages:post", {"spaceId": space, "body": "y", "threadId": art}, OWNER)["code"] == "NOT_FOUND"
+    member_id = h.call("spaces:members", {"spaceId": space}, OWNER)[0]["memberId"]
+    assert err(h, "notifications:markRead", {"notificationId": member_id}, OWNER)["code"] == "NOT_FOUND"
+    assert err(h, "runs:enqueue", {"spaceId": space, "agentId": world["ag"], "kind": "k", "messageId": art},
+               OWNER)["code"] == "NOT_FOUND"
