@@ -248,8 +248,7 @@ class ConvexClient:
         msg = self._local.unsubscribe(entry.token)
         if entry.token not in self._local.queries:
             self._entries.pop(entry.token, None)
-            if not self._optimistic.updates:
-                self._optimistic.view.pop(entry.token, None)
+            self._optimistic.forget(entry.token)
         if msg is not None:
             self._send(msg)
 
@@ -658,40 +657,24 @@ class ConvexClient:
 
     def _refresh_view(self, changed_ids: Iterable[int], dropped: list[int]) -> None:
         """Recompute what watchers see after server results changed and/or optimistic updates
-        were dropped, then notify. With no optimistic update pending only the changed queries
-        are touched (O(changes), the common case)."""
-        local = self._local
+        were dropped, then notify. O(changes) with no optimistic update pending; otherwise one
+        dict copy plus the replays."""
+        local_by_id = self._local.by_id
         remote = self._remote.results
-        opt = self._optimistic
-        server_seen: list[QueryEntry] = []
         entries = self._entries
-        if not opt.updates:
-            pairs: list[tuple[str, ViewEntry | None]] = []
-            for qid in changed_ids:
-                q = local.by_id.get(qid)
-                if q is None:
-                    continue  # unsubscribed while the server was answering
-                r = remote.get(qid)
-                pairs.append((q.token, ViewEntry(q.udf_path, q.args, r) if r is not None else None))
-                e = entries.get(q.token)
-                if e is not None and not e.server_seen:
-                    server_seen.append(e)
-            tokens = opt.update_server_results(pairs)
-        else:
-            server: dict[str, ViewEntry] = {}
-            for qid, r in remote.items():
-                q = local.by_id.get(qid)
-                if q is not None:
-                    server[q.token] = ViewEntry(q.udf_path, q.args, r)
-            for qid in changed_ids:
-                q = local.by_id.get(qid)
-                e = entries.get(q.token) if q is not None else None
-                if e is not None and not e.server_seen:
-                    server_seen.append(e)
-            tokens = opt.ingest(server, dropped)
-        for e in server_seen:
-            e.server_seen = True
-        self._publish(tokens, server_seen)
+        pairs: list[tuple[str, ViewEntry | None]] = []
+        server_seen: list[QueryEntry] = []
+        for qid in changed_ids:
+            q = local_by_id.get(qid)
+            if q is None:
+                continue  # unsubscribed while the server was answering
+            r = remote.get(qid)
+            pairs.append((q.token, ViewEntry(q.udf_path, q.args, r) if r is not None else None))
+            e = entries.get(q.token)
+            if e is not None and not e.server_seen:
+                e.server_seen = True
+                server_seen.append(e)
+        self._publish(self._optimistic.ingest(pairs, dropped), server_seen)
 
     def _publish(self, tokens: Iterable[str], woken: Iterable[QueryEntry] = ()) -> None:
         """Set every changed entry first, then run callbacks: one consistent frame."""

@@ -84,59 +84,78 @@ OptimisticUpdate = Callable[[LocalStore], Any]
 
 
 class OptimisticView:
-    """Server results + pending optimistic updates = what watchers see."""
+    """Server results + pending optimistic updates = what watchers see.
 
-    __slots__ = ("view", "updates")
+    ``server`` is maintained incrementally from Transitions (O(changes)). With no update
+    pending, ``view`` *is* ``server``; otherwise it is a copy with the updates replayed on top,
+    rebuilt on every server change (a dict copy, then only the replays). Change detection
+    looks only at tokens a Transition touched or an update wrote, old or new."""
+
+    __slots__ = ("server", "view", "updates", "_touched")
 
     def __init__(self) -> None:
-        self.view: dict[QueryToken, ViewEntry] = {}
+        self.server: dict[QueryToken, ViewEntry] = {}
+        self.view: dict[QueryToken, ViewEntry] = self.server
         self.updates: list[tuple[int, OptimisticUpdate]] = []
+        self._touched: set[QueryToken] = set()
 
     def apply(self, request_id: int, update: OptimisticUpdate) -> list[QueryToken]:
         """Run a new update on the current view. If it raises, nothing is kept and the error
         propagates (the mutation is then not sent: the caller's update is broken)."""
-        snapshot = dict(self.view)
-        store = LocalStore(self.view)
-        try:
-            update(store)
-        except BaseException:
-            self.view = snapshot
-            raise
+        view = dict(self.view)
+        store = LocalStore(view)
+        update(store)
+        self.view = view
         self.updates.append((request_id, update))
+        self._touched.update(store.modified)
         return store.modified
 
     def has_updates(self) -> bool:
         return bool(self.updates)
 
-    def update_server_results(self, changed: Iterable[tuple[QueryToken, ViewEntry | None]]) -> list[QueryToken]:
-        """Fast path when no optimistic update is pending: patch the view in place."""
-        tokens: list[QueryToken] = []
-        view = self.view
-        for token, entry in changed:
-            old = view.get(token)
-            if entry is None:
-                if old is not None:
-                    del view[token]
-                    tokens.append(token)
-            elif old is None or old.result is not entry.result:
-                view[token] = entry
-                tokens.append(token)
-        return tokens
+    def forget(self, token: QueryToken) -> None:
+        """The last watcher left: drop the server result (the next rebuild drops it from view)."""
+        self.server.pop(token, None)
 
-    def ingest(self, server: dict[QueryToken, ViewEntry], drop: Iterable[int]) -> list[QueryToken]:
-        """Rebuild the view from all server results, dropping the updates of ``drop`` and
-        replaying the rest. Returns the tokens whose visible result object changed."""
+    def ingest(
+        self, changed: Iterable[tuple[QueryToken, ViewEntry | None]], drop: Iterable[int] = ()
+    ) -> list[QueryToken]:
+        """Apply server result changes (None = removed), drop the updates of ``drop`` and
+        replay the rest. Returns the tokens whose visible result object changed."""
+        server = self.server
+        candidates: set[QueryToken] = set()
+        for token, entry in changed:
+            candidates.add(token)
+            if entry is None:
+                server.pop(token, None)
+            else:
+                server[token] = entry
         drop_set = set(drop)
-        if drop_set:
+        if drop_set and self.updates:
             self.updates = [(rid, u) for rid, u in self.updates if rid not in drop_set]
-        old = self.view
-        self.view = dict(server)
-        store = LocalStore(self.view)
-        for rid, update in self.updates:
-            try:
-                update(store)
-            except Exception:  # a broken replay must not take down the transition
-                log.exception("optimistic update of request %s raised on replay", rid)
-        changed = [t for t, e in self.view.items() if (o := old.get(t)) is None or o.result is not e.result]
-        changed.extend(t for t in old if t not in self.view)
-        return changed
+        old_view, old_touched = self.view, self._touched
+        if not self.updates:
+            if old_view is server:  # fast path: nothing optimistic before or after
+                return list(candidates)
+            self.view, self._touched = server, set()
+        else:
+            view = dict(server)
+            store = LocalStore(view)
+            for rid, update in self.updates:
+                try:
+                    update(store)
+                except Exception:  # a broken replay must not take down the transition
+                    log.exception("optimistic update of request %s raised on replay", rid)
+            self.view, self._touched = view, set(store.modified)
+        candidates |= old_touched
+        candidates |= self._touched
+        new_view = self.view
+        out: list[QueryToken] = []
+        for t in candidates:
+            o, n = old_view.get(t), new_view.get(t)
+            if (o.result if o is not None else _ABSENT) is not (n.result if n is not None else _ABSENT):
+                out.append(t)
+        return out
+
+
+_ABSENT = object()
