@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from collab.backend.database import DatabaseReader, DatabaseWriter, ReadSet
 from collab.backend.errors import ConvexError
 from collab.backend.functions import App, FunctionDef, canonical_path
-from collab.backend.ids import new_id
+from collab.backend.ids import InvalidId, new_id, table_number_of
 from collab.backend.invalidation import SubscriptionIndex
 from collab.backend.storage import Storage
 from collab.backend.validators import ValidationError, v
@@ -264,8 +264,14 @@ class Engine:
         if not isinstance(args, dict):
             raise ValidationError("Arguments must be an object.", "", args, _ANY_OBJECT)
         if fn.args is not None:
-            fn.args.check(args, "", None)
+            fn.args.check(args, "", self._table_of)  # v.id("t") checks the id's table too
         return args
+
+    def _table_of(self, doc_id: str) -> str | None:
+        try:
+            return self.storage.tables_by_number.get(table_number_of(doc_id))
+        except InvalidId:
+            return None
 
     # --- queries ----------------------------------------------------------------------------------
 
@@ -537,20 +543,18 @@ class Engine:
             job = self.next_job()
             timeout = None if job is None else max(0.0, (job[1] - self.now_ms()) / 1000.0)
             try:
-                await asyncio.wait_for(self._scheduler_wake.wait(), timeout=min(timeout, 5.0) if timeout is not None else None)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(min(timeout, 5.0) if timeout is not None else None):
+                    await self._scheduler_wake.wait()
+            except TimeoutError:
                 pass
 
     def start(self) -> None:
         self._scheduler_task = asyncio.ensure_future(self.scheduler_loop())
 
     async def stop(self) -> None:
-        if self._scheduler_task is not None:
-            self._scheduler_task.cancel()
-            try:
-                await self._scheduler_task
-            except asyncio.CancelledError:
-                pass
-        for task in list(self._running_actions):
+        tasks = [t for t in (self._scheduler_task, *self._running_actions) if t is not None]
+        for task in tasks:
             task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
 

@@ -123,7 +123,8 @@ class SyncSession:
         self.sent_versions: dict[int, int] = {}
         self.changed: set[int] = set()
         self.removed: list[int] = []
-        self.responses: list[str] = []
+        # (commit ts, frame): a response waits until a flush has reached its commit ts
+        self.responses: list[tuple[int, str]] = []
         self.immediate: list[str] = []
         self.transition_owed = False
         self._wake = asyncio.Event()
@@ -153,13 +154,11 @@ class SyncSession:
             await self._reader()
         finally:
             self._closing = True
-            for task in (writer, mutator, *self._actions):
+            tasks = [writer, mutator, *self._actions]
+            for task in tasks:
                 task.cancel()
-            for task in (writer, mutator, *self._actions):
-                try:
-                    await task
-                except (asyncio.CancelledError, Exception):
-                    pass
+            # bounded: a task that ignores its cancel must not keep the server from stopping
+            await asyncio.wait(tasks, timeout=2.0)
             if self._expiry is not None:
                 self._expiry.cancel()
             for qid, sq in list(self.queries.items()):
@@ -387,7 +386,7 @@ class SyncSession:
                 if self.transport is not None:
                     self.transport.abort()  # no close frame: as if the network died
                 return
-            self.responses.append(response_frame("MutationResponse", msg.requestId, outcome))
+            self.responses.append((outcome.ts or 0, response_frame("MutationResponse", msg.requestId, outcome)))
             # Every MutationResponse is followed by a Transition with ts >= its commit ts,
             # also after failures (the Python client waits for it).
             self.engine.owe_transition(self)
@@ -403,25 +402,36 @@ class SyncSession:
             idle_for = time.monotonic() - self._last_send
             timeout = max(0.1, self.limits.ping_interval_s - idle_for)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+                # races with the event firing, and the session would never finish closing.
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            except TimeoutError:
                 if time.monotonic() - self._last_send >= self.limits.ping_interval_s:
                     await self._send_now(ping)
                 continue
             self._wake.clear()
-            if self.engine.flush_pending:
-                # Shared results are being brought to a newer ts; build after the flush.
-                self.engine.owe_transition(self)
-                continue
-            frames = self._take_frames()
-            for frame in frames:
+            for frame in self._take_frames():
                 await self._send_now(frame)
 
     def _take_frames(self) -> list[str]:
-        """Everything owed to the client now, as frames, built at one ts (no awaits here)."""
+        """Everything owed to the client now, as frames, built at one ts (no awaits here).
+
+        The Transition is at the engine's snapshot ts (its last flush): every cached result
+        is valid there, even while newer commits wait for the next flush, so a busy writer
+        elsewhere never starves this client. A MutationResponse whose commit is newer than
+        the snapshot stays back until a flush reaches it, so the Transition that follows it
+        always includes its writes (read-your-writes, also for the Python client)."""
         frames = self.immediate
         self.immediate = []
-        responses, self.responses = self.responses, []
+        snapshot = self.engine.snapshot_ts
+        ready = [frame for ts, frame in self.responses if ts <= snapshot]
+        if len(ready) == len(self.responses):
+            self.responses = []
+        else:
+            self.responses = [(ts, frame) for ts, frame in self.responses if ts > snapshot]
+            self.engine.owe_transition(self)
+        responses = ready
         frames += responses
         mods: list[str] = [f'{{"type":"QueryRemoved","queryId":{qid}}}' for qid in self.removed]
         self.removed = []
@@ -432,7 +442,7 @@ class SyncSession:
             mods.append(outcome_modification(qid, sq.outcome))
             self.sent_versions[qid] = sq.version
         self.changed.clear()
-        end = (self.qs_received, self.identity_received, max(self.sent[2], self.engine.storage.last_ts))
+        end = (self.qs_received, self.identity_received, max(self.sent[2], snapshot))
         if mods or responses or self.transition_owed or end[:2] != self.sent[:2]:
             skew = "null" if self.clock_skew is None else repr(round(self.clock_skew, 3))
             frames.append(
