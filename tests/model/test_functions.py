@@ -226,13 +226,17 @@ def test_members_roles(h: Harness, world: dict[str, Any]) -> None:
     assert out["grantedTo"]["handle"] == "quinn"
 
 
-def test_ids_of_the_wrong_table_are_not_found(h: Harness, world: dict[str, Any]) -> None:
-    """Argument validation does not check an id's table: the model does, as NOT_FOUND data."""
+def test_ids_of_the_wrong_table_are_rejected(h: Harness, world: dict[str, Any]) -> None:
+    """An id of another table fails argument validation (v.id checks the table), naming it."""
     space, art = world["space"], world["art"]
     mid = h.call("messages:post", {"spaceId": space, "body": "x"}, OWNER)
-    assert err(h, "artifacts:get", {"artifactId": mid}, OWNER)["code"] == "NOT_FOUND"
-    assert err(h, "messages:post", {"spaceId": space, "body": "y", "threadId": art}, OWNER)["code"] == "NOT_FOUND"
     member_id = h.call("spaces:members", {"spaceId": space}, OWNER)[0]["memberId"]
-    assert err(h, "notifications:markRead", {"notificationId": member_id}, OWNER)["code"] == "NOT_FOUND"
-    assert err(h, "runs:enqueue", {"spaceId": space, "agentId": world["ag"], "kind": "k", "messageId": art},
-               OWNER)["code"] == "NOT_FOUND"
+    for path, args in [
+        ("artifacts:get", {"artifactId": mid}),
+        ("messages:post", {"spaceId": space, "body": "y", "threadId": art}),
+        ("notifications:markRead", {"notificationId": member_id}),
+        ("runs:enqueue", {"spaceId": space, "agentId": world["ag"], "kind": "k", "messageId": art}),
+    ]:
+        with pytest.raises(CallError) as e:
+            h.call(path, args, OWNER)
+        assert "ArgumentValidationError" in str(e.value) and "not an id of table" in str(e.value), path
