@@ -82,6 +82,16 @@ class runs(Namespace):
     get = QueryRef[Args, Any]("runs:get")
     heartbeat = MutationRef[Args, Any]("runs:heartbeat")
     list = QueryRef[Args, Any]("runs:list")
+    pending = QueryRef[Args, Any]("runs:pending")
+
+
+class streams(Namespace):
+    close = MutationRef[Args, Any]("streams:close")
+    forArtifact = QueryRef[Args, Any]("streams:forArtifact")
+    forMessage = QueryRef[Args, Any]("streams:forMessage")
+    forSpace = QueryRef[Args, Any]("streams:forSpace")
+    open = MutationRef[Args, Any]("streams:open")
+    push = MutationRef[Args, Any]("streams:push")
 
 
 class spaces(Namespace):
@@ -107,3 +117,4 @@ class api(Namespace):
     presence = presence
     runs = runs
     spaces = spaces
+    streams = streams

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from collab.backend.database import UNDEFINED
+from collab.backend.model import _live
 from collab.backend.model._errors import fail, invalid
 from collab.backend.model._util import audit, notify
 
@@ -167,6 +168,7 @@ def end_hold(ctx: Any, lock: dict[str, Any], reason: str, *, by: dict[str, Any] 
         if force_reason is not None:
             end["forceReason"] = force_reason
         ctx.db.patch(hold["_id"], end)
+    _live.end_draft(ctx, artifact_id, epoch)  # the hold's live tail ends with it
     draft = ctx.db.query("drafts").with_index(
         "by_artifact_epoch", lambda q: q.eq("artifactId", artifact_id).eq("epoch", epoch)).unique()
     if draft is not None and draft["status"] == "live":

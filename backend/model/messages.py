@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from collab.backend.model import _live
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail, invalid
 from collab.backend.model._util import get_in, notify, parse_mentions, parse_refs
+from collab.backend.model.runs import insert_run
 from collab.backend.validators import v
 
 MAX_BODY = 200_000
+MAX_AGENT_RUNS = 5  # agents one message sets to work (DESIGN: up to 5 agents)
+TASK = v.union(v.literal("reply"), v.literal("revise"))
 DEFAULT_LIMIT = 100
 
 
@@ -56,10 +60,13 @@ def _notify_mentions(ctx: Any, msg: dict[str, Any]) -> None:
 
 @mutation(args={"spaceId": v.id("spaces"), "body": v.string(), "threadId": v.optional(v.id("messages")),
                 "artifactId": v.optional(v.id("artifacts")), "streaming": v.optional(v.boolean()),
-                "runId": v.optional(v.id("runs"))}, policy="editor", scope="space")
+                "runId": v.optional(v.id("runs")), "task": v.optional(TASK)}, policy="editor", scope="space")
 def post(ctx: Any, args: dict[str, Any]) -> str:
     """Post a message (``streaming: true`` opens an agent reply to fill with ``messages:append``).
-    Mentions and refs are parsed from the body. Returns the messageId."""
+    Mentions and refs are parsed from the body. A human's message that mentions agents
+    (``@handle``, ``@all``) queues one run per mentioned agent (at most 5), in this
+    transaction: ``task: "reply"`` (default) answers in the thread, ``task: "revise"`` revises
+    the first ``#artifact`` (or the message's topic artifact). Returns the messageId."""
     caller, space_id = ctx.caller, args["spaceId"]
     if len(args["body"]) > MAX_BODY:
         invalid(f"message body is longer than {MAX_BODY} characters")
@@ -82,10 +89,34 @@ def post(ctx: Any, args: dict[str, Any]) -> str:
     for key in ("artifactId", "runId"):
         if key in args:
             row[key] = args[key]
+    task = args.get("task", "reply")
+    target = refs[0] if refs else args.get("artifactId")
+    if task == "revise" and target is None:
+        invalid("a revise request needs an #artifact reference (or a topic artifact)")
     msg_id = ctx.db.insert("messages", row)
     if row["state"] == "done":
         _notify_mentions(ctx, {**row, "_id": msg_id})
+        if caller.kind == "human":  # agents mentioning agents never start runs: no reply loops
+            _queue_runs(ctx, {**row, "_id": msg_id}, task, target)
     return str(msg_id)
+
+
+def _queue_runs(ctx: Any, msg: dict[str, Any], task: str, target: str | None) -> list[str]:
+    """One run per agent the message addresses (mentioned, or every agent for ``@all``)."""
+    agents = [m for m in ctx.db.query("members").with_index(
+        "by_space", lambda q: q.eq("spaceId", msg["spaceId"])).collect()
+        if m["kind"] == "agent" and m["role"] != "viewer" and m["actorId"] != msg["authorId"]]
+    order = {a: i for i, a in enumerate(msg["mentions"])}
+    chosen = sorted((m for m in agents if msg["mentionsAll"] or m["actorId"] in order),
+                    key=lambda m: order.get(m["actorId"], len(order)))[:MAX_AGENT_RUNS]
+    thread = msg.get("threadId", msg["_id"])
+    runs = []
+    for m in chosen:
+        kind, artifact = ("revise", target) if task == "revise" else ("discussion", None)
+        runs.append(insert_run(ctx, msg["spaceId"], m["actorId"], kind,
+                               {"task": task, "threadId": thread, "body": msg["body"]},
+                               artifact_id=artifact, message_id=msg["_id"]))
+    return runs
 
 
 def _own_streaming(ctx: Any) -> dict[str, Any]:
@@ -120,6 +151,7 @@ def finish(ctx: Any, args: dict[str, Any]) -> None:
     if "error" in args:
         fields["error"] = args["error"]
     ctx.db.patch(msg["_id"], fields)
+    _live.end_message(ctx, msg["_id"])  # final body and the end of the live tail: one commit
     if args["state"] == "done":
         _notify_mentions(ctx, {**msg, **fields})
 

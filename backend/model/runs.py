@@ -13,6 +13,7 @@ from typing import Any
 from collab.backend.database import UNDEFINED
 from collab.backend.functions import internal_mutation
 from collab.backend.model import _errors as err
+from collab.backend.model import _live
 from collab.backend.model._auth import membership, mutation, query
 from collab.backend.model._util import audit, get_in, notify
 from collab.backend.model.schema import RUN_STATUS
@@ -55,6 +56,8 @@ def _finish(ctx: Any, run: dict[str, Any], status: str, fields: dict[str, Any]) 
         ctx.scheduler.cancel(run["expiryJobId"])
     ctx.db.patch(run["_id"], {"status": status, "finishedAt": ctx.now(), "expiryJobId": UNDEFINED,
                               "leaseExpiresAt": UNDEFINED, **fields})
+    if status != "done":  # streams its worker did not finish keep their text, marked failed
+        _live.end_run(ctx, run["_id"], str(fields.get("error") or status))
     audit(ctx, run["spaceId"], f"run.{status}", {"runId": run["_id"], "kind": run["kind"],
                                                  "error": fields.get("error")},
           artifact_id=run.get("artifactId"), actor_id=run["agentId"])
@@ -77,15 +80,23 @@ def enqueue(ctx: Any, args: dict[str, Any]) -> str:
             doc = get_in(ctx, key[:-2] + "s", args[key])
             if doc is None or doc["spaceId"] != args["spaceId"]:
                 err.fail("NOT_FOUND", f"{key[:-2]} {args[key]} is not in this space", what=key[:-2], id=args[key])
-    row: dict[str, Any] = {"spaceId": args["spaceId"], "agentId": args["agentId"], "kind": args["kind"],
-                           "input": args.get("input"), "status": "queued", "attempt": 0,
-                           "maxAttempts": args.get("maxAttempts", 3), "createdBy": ctx.caller.actor_id,
-                           "queuedAt": ctx.now()}
-    for key in ("artifactId", "messageId"):
-        if key in args:
-            row[key] = args[key]
+    return insert_run(ctx, args["spaceId"], args["agentId"], args["kind"], args.get("input"),
+                      artifact_id=args.get("artifactId"), message_id=args.get("messageId"),
+                      max_attempts=args.get("maxAttempts", 3))
+
+
+def insert_run(ctx: Any, space_id: str, agent_id: str, kind: str, input: Any, *, artifact_id: str | None = None,
+               message_id: str | None = None, max_attempts: float = 3) -> str:
+    """Queue a run (checked by the caller): ``runs:enqueue`` and ``messages:post`` (mentions)."""
+    row: dict[str, Any] = {"spaceId": space_id, "agentId": agent_id, "kind": kind, "input": input,
+                           "status": "queued", "attempt": 0, "maxAttempts": max_attempts,
+                           "createdBy": ctx.caller.actor_id, "queuedAt": ctx.now()}
+    if artifact_id is not None:
+        row["artifactId"] = artifact_id
+    if message_id is not None:
+        row["messageId"] = message_id
     run_id = ctx.db.insert("runs", row)
-    audit(ctx, args["spaceId"], "run.queued", {"runId": run_id, "kind": args["kind"], "agentId": args["agentId"]},
+    audit(ctx, space_id, "run.queued", {"runId": run_id, "kind": kind, "agentId": agent_id},
           actor_id=ctx.caller.actor_id)
     return str(run_id)
 
@@ -134,6 +145,7 @@ def fail(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     if args.get("retry") and run["attempt"] < run["maxAttempts"]:
         if run.get("expiryJobId"):
             ctx.scheduler.cancel(run["expiryJobId"])
+        _live.end_run(ctx, run["_id"], args["error"])
         ctx.db.patch(run["_id"], {"status": "queued", "error": args["error"], "claimedBy": UNDEFINED,
                                   "leaseExpiresAt": UNDEFINED, "expiryJobId": UNDEFINED, **extra})
         return {"status": "queued"}
@@ -149,6 +161,16 @@ def cancel(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
         return {"status": run["status"]}
     _finish(ctx, run, "cancelled", {"error": args.get("reason", "cancelled")})
     return {"status": "cancelled"}
+
+
+@query(args={}, policy="authenticated")
+def pending(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """The caller's (an agent's) queued runs in every space, oldest first: what a worker
+    watches, so it wakes when a run is queued instead of polling ``runs:claim``."""
+    if ctx.caller.actor is None:
+        return []
+    return ctx.db.query("runs").with_index(
+        "by_agent_status", lambda q: q.eq("agentId", ctx.caller.actor_id).eq("status", "queued")).collect()
 
 
 @query(args={"runId": v.id("runs")}, policy="viewer", scope="run")
@@ -182,6 +204,7 @@ def expire(ctx: Any, args: dict[str, Any]) -> str | None:
     if run["leaseExpiresAt"] > ctx.now():
         return None
     if run["attempt"] < run["maxAttempts"]:
+        _live.end_run(ctx, run["_id"], "the worker stopped answering (claim lease expired); retrying")
         ctx.db.patch(run["_id"], {"status": "queued", "claimedBy": UNDEFINED, "leaseExpiresAt": UNDEFINED,
                                   "expiryJobId": UNDEFINED, "error": "claim lease expired"})
         return "queued"

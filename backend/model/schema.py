@@ -17,6 +17,7 @@ HOLD_END = v.union(
 )
 DRAFT_STATUS = v.union(v.literal("live"), v.literal("orphaned"), v.literal("saved"), v.literal("released"))
 MESSAGE_STATE = v.union(v.literal("streaming"), v.literal("done"), v.literal("failed"))
+STREAM_KIND = v.union(v.literal("message"), v.literal("draft"))
 RUN_STATUS = v.union(
     v.literal("queued"), v.literal("claimed"), v.literal("streaming"),
     v.literal("done"), v.literal("failed"), v.literal("cancelled"),
@@ -238,6 +239,34 @@ schema = define_schema(
         )
         .index("by_space", ["spaceId"])
         .index("by_space_actor_client", ["spaceId", "actorId", "client"]),
+        # --- live streams (fastest: ~30 ms UI cadence) ------------------------------------------------
+        # One row per stream an agent is writing right now: the text not yet persisted (``text``,
+        # which starts at offset ``base`` of the durable message body / draft content). Pushed
+        # every UI tick, deleted when the stream ends. Apart from ``messages`` and ``drafts`` so
+        # that message lists and documents are re-run only at the persistence cadence.
+        "liveStreams": define_table(
+            {
+                "spaceId": v.id("spaces"),
+                "actorId": v.id("actors"),
+                "actorHandle": v.string(),
+                "kind": STREAM_KIND,
+                "messageId": v.optional(v.id("messages")),
+                "artifactId": v.optional(v.id("artifacts")),
+                "epoch": v.optional(v.number()),  # the lock hold a draft stream writes under
+                "runId": v.optional(v.id("runs")),
+                "base": v.number(),  # durable length the tail follows
+                "text": v.string(),  # the tail: streamed text after ``base`` not yet persisted
+                "seq": v.number(),  # last applied push (dedupes retries)
+                "key": v.string(),  # write capability: pushes must carry it; never returned
+                "startedAt": v.number(),
+                "updatedAt": v.number(),
+                "expiryJobId": v.optional(v.string()),
+            }
+        )
+        .index("by_space", ["spaceId"])
+        .index("by_message", ["messageId"])
+        .index("by_artifact", ["artifactId"])
+        .index("by_run", ["runId"]),
         # --- agent jobs -------------------------------------------------------------------------------
         "runs": define_table(
             {

@@ -85,6 +85,14 @@ ARGS: dict[str, Callable[[W], dict[str, Any]]] = {
     "runs:cancel": lambda w: {"runId": w["run"]},
     "runs:get": lambda w: {"runId": w["run"]},
     "runs:list": lambda w: {"spaceId": w["space"]},
+    "runs:pending": lambda w: {},
+    "streams:open": lambda w: {"spaceId": w["space"], "kind": "draft", "artifactId": w["locked"], "token": 2,
+                               "key": "k" * 16},
+    "streams:push": lambda w: {"chunks": [{"streamId": w["stream"], "key": "s" * 16, "text": "x", "seq": 1}]},
+    "streams:close": lambda w: {"streamId": w["stream"], "key": "s" * 16},
+    "streams:forSpace": lambda w: {"spaceId": w["space"]},
+    "streams:forMessage": lambda w: {"messageId": w["streaming"]},
+    "streams:forArtifact": lambda w: {"artifactId": w["locked"]},
     "audit:list": lambda w: {"spaceId": w["space"]},
     "notifications:list": lambda w: {},
     "notifications:markRead": lambda w: {},
@@ -125,9 +133,11 @@ def _world(tmp_root: Path) -> dict[str, Any]:
     actors = {k: h.call("actors:me", {}, who)["_id"] for k, who in CALLERS.items() if k != "anonymous"}
     actors["agent"] = h.call("actors:me", {}, AGENT)["_id"]
     run = h.call("runs:enqueue", {"spaceId": space, "agentId": actors["agent"], "kind": "discussion"}, owner)
+    stream = h.call("streams:open", {"spaceId": space, "kind": "message", "messageId": streaming,
+                                     "key": "s" * 16}, owner)
     h.close()
     _WORLD.update(path=path, space=space, code=code, artifact=artifact, locked=locked, orphan=orphan,
-                  message=message, streaming=streaming, actors=actors, run=run)
+                  message=message, streaming=streaming, actors=actors, run=run, stream=stream)
     return _WORLD
 
 

@@ -1,0 +1,69 @@
+"""Live-stream rows (``liveStreams``): helpers shared by ``streams``, ``messages``, ``runs`` and
+the lock core, which end a stream in the same transaction as the event that ends it (a finished
+message, a saved or lost lock hold, a failed or cancelled run), so no reader ever sees a
+durable text and a stale tail at the same timestamp.
+
+A row holds the *tail* of a stream: the text after offset ``base`` of the durable text (the
+message body or the draft content) that the writer has not persisted yet. What a pane shows is
+``merge(durable, row)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+HIDDEN = ("key", "expiryJobId")
+
+
+def public(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A row as readers get it: without the write key (a capability) and the sweeper's job."""
+    if row is None:
+        return None
+    return {k: val for k, val in row.items() if k not in HIDDEN}
+
+
+def merge(durable: str, row: dict[str, Any] | None) -> str:
+    """The text to show: the durable text, then the part of the tail it does not have yet.
+
+    The writer announces a new ``base`` only after the durable write that reached it was
+    acknowledged, so in any consistent snapshot ``len(durable) >= base``; if a reader ever
+    sees otherwise the tail cannot be placed and the durable text alone is shown."""
+    if row is None or len(durable) < row["base"]:
+        return durable
+    return durable + row["text"][len(durable) - int(row["base"]):]
+
+
+def _delete(ctx: Any, row: dict[str, Any]) -> None:
+    if row.get("expiryJobId"):
+        ctx.scheduler.cancel(row["expiryJobId"])
+    ctx.db.delete(row["_id"])
+
+
+def close_row(ctx: Any, row: dict[str, Any], error: str | None = None) -> None:
+    """Delete a live row. A message stream that ends without ``messages:finish`` (run failed,
+    cancelled or lost, stream abandoned) keeps its text: the tail is folded into the body and
+    the message is marked failed with ``error``."""
+    if row["kind"] == "message" and error is not None:
+        msg = ctx.db.get(row["messageId"])
+        if msg is not None and msg["state"] == "streaming":
+            ctx.db.patch(msg["_id"], {"state": "failed", "error": error, "body": merge(msg["body"], row)})
+    _delete(ctx, row)
+
+
+def end_message(ctx: Any, message_id: str) -> None:
+    for row in ctx.db.query("liveStreams").with_index("by_message", lambda q: q.eq("messageId", message_id)).collect():
+        _delete(ctx, row)
+
+
+def end_draft(ctx: Any, artifact_id: str, epoch: float) -> None:
+    """The hold ``epoch`` ended: its draft stream's tail goes (the durable draft is kept or
+    saved by the lock core)."""
+    for row in ctx.db.query("liveStreams").with_index("by_artifact", lambda q: q.eq("artifactId", artifact_id)).collect():
+        if row["kind"] == "draft" and row.get("epoch") == epoch:
+            _delete(ctx, row)
+
+
+def end_run(ctx: Any, run_id: str, error: str) -> None:
+    """A run ended without its worker finishing its streams (failed, cancelled, lease lost)."""
+    for row in ctx.db.query("liveStreams").with_index("by_run", lambda q: q.eq("runId", run_id)).collect():
+        close_row(ctx, row, error)
