@@ -18,7 +18,7 @@ from collab.backend import keys
 from collab.backend.errors import ConvexError
 from collab.backend.ids import InvalidId, new_id, table_number_of
 from collab.backend.schema import BY_CREATION_TIME, BY_ID, Schema
-from collab.backend.storage import Storage, creation_time_ms, index_name
+from collab.backend.storage import Storage, creation_time_ms, field_value, index_name
 from collab.backend.validators import ValidationError
 
 Interval = tuple[bytes, bytes | None]
@@ -124,15 +124,7 @@ def _key(x: Any) -> bytes:
 class FilterBuilder:
     @staticmethod
     def field(path: str) -> Expr:
-        def get(doc: dict[str, Any]) -> Any:
-            value: Any = doc
-            for part in path.split("."):
-                if not isinstance(value, dict) or part not in value:
-                    return keys.MISSING
-                value = value[part]
-            return value
-
-        return Expr(get)
+        return Expr(lambda doc: field_value(doc, path))
 
     @staticmethod
     def _cmp(a: Any, b: Any, test: Callable[[bytes, bytes], bool]) -> Expr:

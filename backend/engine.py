@@ -254,6 +254,18 @@ class Engine:
             raise FunctionNotFoundError(f"Could not find public function for '{canonical_path(_fn_path(path))}'.")
         return fn
 
+    def _prepare(
+        self, path: Any, kind: str, args: Any, identity: Identity, internal_ok: bool
+    ) -> tuple[FunctionDef, dict[str, Any]] | Outcome:
+        """Resolve and validate a call; an Outcome is the error to answer with instead."""
+        try:
+            fn = self._resolve(path, kind, internal_ok=internal_ok or identity.admin)
+            return fn, self._args(fn, args)
+        except FunctionNotFoundError as exc:
+            return Outcome(False, error_message=str(exc))
+        except ValidationError as exc:
+            return _error_outcome(exc)
+
     def _args(self, fn: FunctionDef, args: Any) -> dict[str, Any]:
         if isinstance(args, list):
             if len(args) != 1:
@@ -290,12 +302,10 @@ class Engine:
 
     def run_query(self, path: str, args: Any, identity: Identity = ANONYMOUS, *, internal_ok: bool = False) -> Outcome:
         """One-shot query at the latest ts."""
-        try:
-            fn = self._resolve(path, "query", internal_ok=internal_ok or identity.admin)
-            parsed = self._args(fn, args)
-        except (FunctionNotFoundError, ValidationError) as exc:
-            return _error_outcome(exc) if isinstance(exc, ValidationError) else Outcome(False, error_message=str(exc))
-        outcome, _ = self._execute_query(fn, parsed, identity)
+        prepared = self._prepare(path, "query", args, identity, internal_ok)
+        if isinstance(prepared, Outcome):
+            return prepared
+        outcome, _ = self._execute_query(*prepared, identity)
         outcome.ts = self.storage.last_ts
         return outcome
 
@@ -317,13 +327,10 @@ class Engine:
             seen = self.storage.session_request(*session_request)
             if seen is not None:
                 return Outcome(True, value_json=seen[1], ts=seen[0])
-        try:
-            fn = self._resolve(path, "mutation", internal_ok=internal_ok or identity.admin)
-            parsed = self._args(fn, args)
-        except FunctionNotFoundError as exc:
-            return Outcome(False, error_message=str(exc))
-        except ValidationError as exc:
-            return _error_outcome(exc)
+        prepared = self._prepare(path, "mutation", args, identity, internal_ok)
+        if isinstance(prepared, Outcome):
+            return prepared
+        fn, parsed = prepared
         base_ts = self.storage.begin()
         db = DatabaseWriter(self.storage, self.app.schema, base_ts)
         ctx = MutationCtx(self, db, identity)
@@ -364,13 +371,10 @@ class Engine:
     # --- actions ----------------------------------------------------------------------------------
 
     async def run_action(self, path: str, args: Any, identity: Identity = ANONYMOUS, *, internal_ok: bool = False) -> Outcome:
-        try:
-            fn = self._resolve(path, "action", internal_ok=internal_ok or identity.admin)
-            parsed = self._args(fn, args)
-        except FunctionNotFoundError as exc:
-            return Outcome(False, error_message=str(exc))
-        except ValidationError as exc:
-            return _error_outcome(exc)
+        prepared = self._prepare(path, "action", args, identity, internal_ok)
+        if isinstance(prepared, Outcome):
+            return prepared
+        fn, parsed = prepared
         try:
             result = fn.handler(ActionCtx(self, identity), parsed)
             if inspect.isawaitable(result):
@@ -411,14 +415,11 @@ class Engine:
             self._dirty.discard(sq)
 
     def _rerun(self, sq: SharedQuery) -> bool:
-        try:
-            fn = self._resolve(sq.path, "query", internal_ok=sq.identity.admin)
-            parsed = self._args(fn, sq.args)
-            outcome, reads = self._execute_query(fn, parsed, sq.identity)
-        except FunctionNotFoundError as exc:
-            outcome, reads = Outcome(False, error_message=str(exc)), ReadSet()
-        except ValidationError as exc:
-            outcome, reads = _error_outcome(exc), ReadSet()
+        prepared = self._prepare(sq.path, "query", sq.args, sq.identity, False)
+        if isinstance(prepared, Outcome):
+            outcome, reads = prepared, ReadSet()
+        else:
+            outcome, reads = self._execute_query(*prepared, sq.identity)
         sq.reads = reads
         self.index.add(sq.key, reads)
         changed = sq.outcome is None or sq.outcome.fingerprint() != outcome.fingerprint()

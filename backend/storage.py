@@ -161,7 +161,7 @@ class Storage:
         tdef = self.schema.tables.get(table)
         if tdef is not None:
             for name, fields in tdef.indexes.items():
-                values = [_field(doc, f) for f in fields] + tail
+                values = [field_value(doc, f) for f in fields] + tail
                 out.append((index_name(table, name), keys.encode_key(values)))
         return out
 
@@ -234,7 +234,8 @@ class Storage:
             pass
 
 
-def _field(doc: dict[str, Any], path: str) -> Any:
+def field_value(doc: dict[str, Any], path: str) -> Any:
+    """The value at a dotted field path, or ``keys.MISSING`` (Convex ``undefined``)."""
     value: Any = doc
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:
