@@ -74,8 +74,8 @@ class Backend:
         self.options = options or ServerOptions()
         self.app = app if app is not None else App.from_package(DEFAULT_APP)
         self.authority = Authority(self.data_dir)
-        self.storage = Storage(self.data_dir / DB_FILE, app.schema, durability=self.options.durability)
-        self.engine = Engine(self.storage, app)
+        self.storage = Storage(self.data_dir / DB_FILE, self.app.schema, durability=self.options.durability)
+        self.engine = Engine(self.storage, self.app)
         self.sessions: set[SyncSession] = set()
         self._runner: web.AppRunner | None = None
         self.port = 0

@@ -139,3 +139,25 @@ def test_jwks_verifies_minted_token(tmp_path: Path) -> None:
         claims = jwt.decode(token, key.key, algorithms=["ES256"], audience="collab")
         assert claims["sub"] == "human:alice" and "iat" in claims and "exp" in claims
         assert json.loads(json.dumps(jwks))["keys"][0]["alg"] == "ES256"
+
+
+def test_default_app_is_the_collaboration_model(tmp_path: Path) -> None:
+    """`collab serve` with no --functions serves backend/model (docs/API.md)."""
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "collab.tui.cli", "serve", "--data-dir", str(data)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line.startswith("collab backend listening on "), proc.stderr.read() if proc.stderr else line
+        url = line.split()[4]
+        from collab.backend.auth import Authority
+
+        token = Authority(data).mint("alice")
+        r = httpx.post(f"{url}/api/mutation", json={"path": "spaces:create", "args": {"name": "demo"}},
+                       headers={"Authorization": f"Bearer {token}"})
+        assert r.json()["status"] == "success", r.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
