@@ -1,6 +1,10 @@
 """The ``collab`` command line: ``collab`` opens the app; subcommands live in
 ``collab.tui.commands.<name>``. Imports stay lazy so ``collab serve`` and ``collab token``
-start fast and never load Textual."""
+start fast and never load Textual, and the app itself never loads litellm.
+
+Global flags (before or after nothing): ``--url``, ``--space``, ``--config``, ``--data-dir``;
+each falls back to its ``COLLAB_*`` variable through the config loader.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,20 @@ from collab.tui.commands import COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="collab", description="Humans and LLM agents working together on live artifacts.")
+    parser = argparse.ArgumentParser(
+        prog="collab",
+        description="Humans and LLM agents working together on live artifacts. "
+                    "Without a command: open the app on your space.",
+        epilog="First run writes a commented config, starts the embedded backend in the background "
+               "and creates your space with the default agents. `collab locate` shows every path.",
+    )
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="data directory (default: $XDG_DATA_HOME/collab; env COLLAB_DATA_DIR)")
+    parser.add_argument("--url", default=None,
+                        help='backend URL: a Convex deployment, or "embedded" (env COLLAB_URL)')
+    parser.add_argument("--space", default=None, help="space to open (default: main; env COLLAB_SPACE)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="config file (default: $XDG_CONFIG_HOME/collab/config.toml; env COLLAB_CONFIG)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -28,13 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_app(args: argparse.Namespace) -> int:
+    from collab.tui.bootstrap import LaunchOptions
+    from collab.tui.run import run
+
+    options = LaunchOptions(url=args.url, space=args.space, config_path=args.config, data_dir=args.data_dir)
+    return run(options)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
-        parser.print_help()
-        return 0
+        return run_app(args)
     return int(handler(args))
 
 

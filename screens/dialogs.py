@@ -1,0 +1,92 @@
+"""Small modal dialogs: a text prompt, a lock conflict (wait in the queue?), an error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from collab.screens.session import LockConflict
+from collab.widgets.timefmt import ago
+
+
+class Prompt(ModalScreen[str | None]):
+    """One line of text; enter answers, escape cancels (returns None)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.initial = value
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question)
+            yield Input(value=self.initial, placeholder=self.placeholder)
+            yield Static(Text("enter: ok   escape: cancel", style="dim"))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class LockConflictDialog(ModalScreen[bool]):
+    """Says who holds the lock (human or agent) and since when; w waits in the queue."""
+
+    BINDINGS = [Binding("w", "wait", "Wait in queue"), Binding("escape", "cancel", "Cancel"),
+                Binding("enter", "wait", "Wait", show=False)]
+
+    def __init__(self, title: str, conflict: LockConflict, now_s: float) -> None:
+        super().__init__()
+        self.art_title = title
+        self.conflict = conflict
+        self.now_s = now_s
+
+    def compose(self) -> ComposeResult:
+        c = self.conflict
+        who = Text()
+        who.append(f"{self.art_title}", style="bold")
+        who.append(" is being edited by ")
+        who.append(f"@{c.handle}", style="bold magenta" if c.kind == "agent" else "bold yellow")
+        who.append(f" ({'an agent' if c.kind == 'agent' else 'a human'})")
+        who.append(f" since {ago(c.since_ms, self.now_s)} ago.")
+        if c.queue_length:
+            who.append(f"\n{c.queue_length} already waiting.")
+        with Vertical(classes="dialog"):
+            yield Static(who)
+            yield Static(Text("w: wait in the queue (you will be told when it is yours)   escape: cancel",
+                              style="dim"))
+
+    def action_wait(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class MessageDialog(ModalScreen[None]):
+    BINDINGS = [Binding("escape,enter,q", "close", "Close")]
+
+    def __init__(self, title: str, body: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.title_text = title
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(Text(self.title_text, style="bold"))
+            yield Static(self.body)
+            yield Static(Text("escape: close", style="dim"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,168 @@
+"""The editor: the artifact's content in a TextArea while this terminal holds its lock.
+
+ctrl+s saves a new version and releases the lock (one transaction on the server); escape
+releases without saving (the draft is kept); ctrl+r continues in $EDITOR (the app is
+suspended). The session renews the lease in the background; if the hold is lost (expired,
+forced open) the banner says so at once, the text stays, and ctrl+s tries to take the lock
+again before saving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TextArea
+
+from collab.backend_client import ConvexError
+from collab.screens.session import Hold, LockConflict, SpaceSession, error_text
+from collab.widgets.keys import binding
+from collab.widgets.live import LiveBinding
+from collab.widgets.timefmt import until
+
+SUFFIX = {"markdown": ".md", "python": ".py", "code": ".txt"}
+
+
+class EditorScreen(Screen[dict[str, Any] | None]):
+    BINDINGS = [
+        binding("editor.save", "save", description="Save"),
+        binding("editor.cancel", "cancel", description="Cancel"),
+        binding("editor.external", "external", description="$EDITOR"),
+    ]
+
+    def __init__(self, session: SpaceSession, artifact: dict[str, Any], hold: Hold) -> None:
+        super().__init__()
+        self.session = session
+        self.artifact = artifact
+        self.hold = hold
+        self._live = LiveBinding(self, self._on_artifact)
+        self.saving = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="editor-banner")
+        language = self.artifact.get("language") or ("markdown" if self.artifact.get("kind") == "markdown" else None)
+        area = TextArea(str(self.artifact.get("content") or ""), id="editor-area", show_line_numbers=False,
+                        soft_wrap=True, tab_behavior="indent")
+        try:
+            if language:
+                area.language = str(language)
+        except Exception:  # no tree-sitter grammar for it: plain text is fine
+            pass
+        yield area
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.session.on_hold_lost.append(self._hold_lost)
+        self._live.bind(self.session.watch_artifact(self.hold.artifact_id))
+        self.session.set_presence(artifact_id=self.hold.artifact_id, view="editor")
+        self.query_one(TextArea).focus()
+        self._draw_banner()
+        self.set_interval(1, self._draw_banner)
+
+    def on_unmount(self) -> None:
+        self._live.close()
+        if self._hold_lost in self.session.on_hold_lost:
+            self.session.on_hold_lost.remove(self._hold_lost)
+
+    def _on_artifact(self, art: dict[str, Any] | None) -> None:
+        if art:
+            self.session.check_lock_row(art)
+
+    def _hold_lost(self, hold: Hold) -> None:
+        if hold is self.hold:
+            self._draw_banner()
+            by = f" by @{hold.lost_by}" if hold.lost_by else ""
+            self.notify(f"You lost the lock ({hold.lost_reason}{by}). Your text is kept: ctrl+s tries to take "
+                        "the lock again and save.", severity="error", timeout=8)
+
+    def _draw_banner(self) -> None:
+        h = self.hold
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" EDITING ", style="bold black on green" if not h.lost_reason else "bold white on red")
+        text.append(f" {self.artifact.get('title', '')}", style="bold")
+        text.append(f" (from v{h.base_version})", style="dim")
+        if h.lost_reason:
+            text.append(f"  lock lost: {h.lost_reason}" + (f" by @{h.lost_by}" if h.lost_by else ""),
+                        style="bold red")
+        else:
+            left = until(h.expires_at_ms / 1000.0, self.session.clock())
+            text.append(f"  lock held, lease {left}s (renewed)", style="green")
+        self.query_one("#editor-banner", Static).update(text)
+
+    @property
+    def text(self) -> str:
+        return self.query_one(TextArea).text
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self.session.set_presence(typing=True)
+
+    async def action_save(self) -> None:
+        if self.saving:
+            return
+        self.saving = True
+        try:
+            if self.hold.lost_reason:
+                got = await self.session.acquire(self.hold.artifact_id)
+                if isinstance(got, LockConflict):
+                    self.notify(f"Cannot save: @{got.handle} ({got.kind}) holds the lock now. Your text is "
+                                "still here; copy it or wait.", severity="error", timeout=8)
+                    return
+                if not isinstance(got, Hold):
+                    self.notify("Queued for the lock; save again when it is yours.", severity="warning")
+                    return
+                self.hold = got
+            result = await self.session.save(self.text)
+        except ConvexError as exc:
+            self.notify(f"Save rejected: {error_text(exc)}. Your text is kept.", severity="error", timeout=8)
+            return
+        except Exception as exc:
+            self.notify(f"Save failed: {error_text(exc)}. Your text is kept.", severity="error", timeout=8)
+            return
+        finally:
+            self.saving = False
+        self.session.set_presence(typing=False, view="space")
+        self.dismiss(result)
+
+    async def action_cancel(self) -> None:
+        await self.session.cancel_edit(keep_draft=True)
+        self.session.set_presence(typing=False, view="space")
+        self.dismiss(None)
+
+    def action_external(self) -> None:
+        cmd = self.session.config.ui.editor_command()
+        if not cmd:
+            cmd_env = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+            if not cmd_env:
+                self.notify("No external editor: set $EDITOR or ui.editor in the config.", severity="warning")
+                return
+            cmd = cmd_env.split()
+        self._run_external(cmd)
+
+    @work(exclusive=True, group="external-editor")
+    async def _run_external(self, cmd: list[str]) -> None:
+        suffix = SUFFIX.get(str(self.artifact.get("kind")), ".txt")
+        with tempfile.NamedTemporaryFile("w", suffix=suffix, delete=False, encoding="utf-8") as f:
+            f.write(self.text)
+            path = f.name
+        try:
+            # An asyncio subprocess, not subprocess.call: the loop keeps running while the
+            # editor is open, so the session keeps renewing the lease (a long edit in vim must
+            # not lose the lock after 30 s).
+            with self.app.suspend():
+                proc = await asyncio.create_subprocess_exec(*cmd, path)
+                code = await proc.wait()
+            if code != 0:
+                self.notify(f"{cmd[0]} exited with {code}; text unchanged.", severity="warning")
+                return
+            with open(path, encoding="utf-8") as f:
+                self.query_one(TextArea).load_text(f.read())
+        except OSError as exc:
+            self.notify(f"Cannot run {cmd[0]}: {exc}", severity="error")
+        finally:
+            os.unlink(path)

@@ -1,0 +1,126 @@
+"""The ``collab`` Textual app: shows a first frame at once, then connects in a worker (config,
+embedded backend, space) and lands on the space screen. Every failure on the way lands on an
+error screen with a retry, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from collab.config import Config, textual_keymap
+from collab.screens.session import SpaceSession
+from collab.screens.startup import ErrorScreen, StartingScreen
+from collab.tui.bootstrap import BootstrapError, LaunchOptions, connect, load
+from collab.tui.palette import ScreenCommands
+from collab.widgets.keys import binding
+
+
+class CollabApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "collab"
+    COMMANDS = App.COMMANDS | {ScreenCommands}
+    BINDINGS = [
+        binding("app.quit", "quit", description="Quit", show=False),
+        binding("app.command_palette", "command_palette", description="Palette", show=False),
+        binding("app.help", "toggle_help", description="Keys"),
+        binding("app.toggle_theme", "toggle_dark", show=False),
+        binding("app.notifications", "notifications", show=False),
+        binding("app.redraw", "redraw", show=False),
+        Binding("ctrl+c", "help_quit", show=False, system=True),
+    ]
+
+    def __init__(self, options: LaunchOptions | None = None, *, config: Config | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        super().__init__()
+        self.options = options or LaunchOptions()
+        self.config = config
+        self.clock = clock or time.time
+        self.session: SpaceSession | None = None
+        self.startup_error: str | None = None
+
+    # ------------------------------------------------------------------ start
+
+    def on_mount(self) -> None:
+        self.push_screen(StartingScreen("Loading the config…"))
+        self.start()
+
+    @work(exclusive=True, group="start")
+    async def start(self) -> None:
+        from collab.screens.space import SpaceScreen
+
+        try:
+            if self.config is None:
+                self.config = await asyncio.to_thread(load, self.options)
+            self._apply_config(self.config)
+            self._step("Connecting to the backend…")
+            self.session = await connect(self.config, space_name=self.options.space, clock=self.clock)
+        except BootstrapError as exc:
+            self.config = None  # reload the file on retry: the user may have fixed it
+            self.startup_error = str(exc)
+            if await self.push_screen_wait(ErrorScreen("collab cannot start", str(exc))):
+                self.start()
+            return
+        await self.switch_screen(SpaceScreen(self.session))
+
+    def _step(self, what: str) -> None:
+        if isinstance(self.screen, StartingScreen):
+            self.screen.set_step(what)
+
+    def _apply_config(self, config: Config) -> None:
+        self.set_keymap(textual_keymap(config.keymap))
+        self._themes = (config.theme.dark, config.theme.light)
+        try:
+            self.theme = config.theme.resolved
+        except Exception:
+            self.notify(f"Unknown theme {config.theme.resolved!r}; using the default.", severity="warning")
+
+    # ------------------------------------------------------------------ app actions
+
+    def action_toggle_dark(self) -> None:
+        dark, light = getattr(self, "_themes", ("textual-dark", "textual-light"))
+        self.theme = light if self.theme == dark else dark
+
+    def action_toggle_help(self) -> None:
+        from textual.widgets import HelpPanel
+
+        if self.screen.query(HelpPanel):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_redraw(self) -> None:
+        self.refresh(layout=True, repaint=True)
+
+    def action_notifications(self) -> None:
+        from collab.backend_client.api import api
+        from collab.screens.dialogs import MessageDialog
+
+        session = self.session
+        if session is None:
+            return
+
+        async def show() -> None:
+            rows = await session.client.query(api.notifications.list, {"spaceId": session.space_id, "limit": 15})
+            body = "\n".join(f"{'•' if not n.get('read') else ' '} {n.get('kind')}: {n.get('text')}" for n in rows)
+            self.push_screen(MessageDialog("Notifications", body or "None yet."))
+
+        self.run_worker(show(), group="notifications")
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        return [
+            ("Toggle light/dark theme", "Switch between the dark and the light theme", self.action_toggle_dark),
+            ("Keys", "Show the keys of the focused pane", self.action_toggle_help),
+            ("Notifications", "Mentions, locks granted, failed runs", self.action_notifications),
+        ]
+
+    async def action_quit(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            await self.session.client.close()
+        self.exit()

@@ -1,0 +1,133 @@
+"""From nothing to a connected space session: config, backend, identity, space, agents.
+
+First run on a fresh machine: write the commented config, create the directories, start (or
+join) the embedded backend, mint the user's token, create the default space and add the
+default agents as members. Every step raises :class:`BootstrapError` with a message a user can
+act on; the app shows it and offers to retry. No Textual here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from collab.backend_client import ConvexClient, ConvexError
+from collab.backend_client.api import api
+from collab.config import Config, ConfigError, load_config, resolve_paths, write_default_config
+from collab.config.identity import handle_from_login, login_name
+from collab.screens.session import SpaceSession
+
+
+class BootstrapError(Exception):
+    """A step failed; ``str()`` is the message to show."""
+
+
+@dataclass
+class LaunchOptions:
+    """What the command line says (None: not given)."""
+
+    url: str | None = None
+    space: str | None = None
+    config_path: Path | None = None
+    data_dir: Path | None = None
+
+
+def load(options: LaunchOptions, *, write_default: bool = True) -> Config:
+    """Load the config (writing the commented default on first run)."""
+    if write_default and options.config_path is None and not os.environ.get("COLLAB_CONFIG"):
+        try:
+            write_default_config()
+        except OSError as exc:
+            raise BootstrapError(f"cannot write the default config: {exc}") from exc
+    overrides: dict[str, Any] = {"backend.url": options.url, "backend.space": options.space}
+    if options.data_dir is not None:
+        overrides["backend.data_dir"] = str(options.data_dir)
+    try:
+        return load_config(options.config_path, overrides=overrides)
+    except ConfigError as exc:
+        raise BootstrapError(str(exc)) from exc
+
+
+def my_handle(config: Config) -> str:
+    return config.identity.handle or handle_from_login(login_name(os.environ))
+
+
+def backend_url_and_token(config: Config) -> tuple[str, str]:
+    """The URL to connect to and the user's token (embedded: started or joined here)."""
+    handle = my_handle(config)
+    if config.backend.url and config.backend.url != "embedded":
+        token = os.environ.get(config.backend.token_env, "")
+        if not token:
+            raise BootstrapError(
+                f"backend.url is {config.backend.url} but ${config.backend.token_env} is empty: "
+                "set it to your token for that deployment"
+            )
+        return config.backend.url, token
+    from collab.backend.auth import Authority, InsecureKeyFile
+
+    from collab.tui.backend_launcher import BackendStartError, start_backend
+
+    paths = resolve_paths(data_dir_path=config.data_dir)
+    try:
+        paths.ensure()
+        found = start_backend(config.data_dir, paths.log_dir)
+        token = Authority(config.data_dir.expanduser().resolve()).mint(
+            handle, name=config.identity.display_name or handle
+        )
+    except (BackendStartError, InsecureKeyFile, OSError) as exc:
+        raise BootstrapError(str(exc)) from exc
+    return found.url, token
+
+
+async def open_space(client: ConvexClient, config: Config, *, space_name: str | None = None) -> tuple[str, str, dict[str, Any]]:
+    """Ensure the actor, find or create the space by name, add the default agents."""
+    name = space_name or config.backend.space
+    me = await client.mutation(api.actors.ensure, {"name": config.identity.display_name or my_handle(config)})
+    spaces = await client.query(api.spaces.list, {})
+    found = next((s for s in spaces if s.get("name") == name), None)
+    if found is None:
+        space_id = str(await client.mutation(api.spaces.create, {"name": name, "description": "created by collab"}))
+        role = "owner"
+    else:
+        space_id, role = str(found["_id"]), str(found.get("role", "viewer"))
+    if role == "owner":
+        members = await client.query(api.spaces.members, {"spaceId": space_id})
+        have = {(m.get("kind"), m.get("handle")) for m in members}
+        for agent in config.enabled_agents():
+            if ("agent", agent.handle) not in have:
+                await client.mutation(api.spaces.addMember, {
+                    "spaceId": space_id, "handle": agent.handle, "kind": "agent",
+                    "role": "editor", "name": agent.name,
+                })
+    return space_id, name, dict(me)
+
+
+async def connect(
+    config: Config,
+    *,
+    space_name: str | None = None,
+    clock: Callable[[], float] | None = None,
+    timeout_s: float = 15.0,
+) -> SpaceSession:
+    """Start/join the backend, connect, open the space; returns the live session."""
+    url, token = await asyncio.to_thread(backend_url_and_token, config)
+    client = ConvexClient(url, auth=token)
+    try:
+        await client.connect(timeout=timeout_s)
+        space_id, name, me = await open_space(client, config, space_name=space_name)
+    except TimeoutError as exc:
+        await client.close()
+        raise BootstrapError(f"the backend at {url} did not answer within {timeout_s:.0f} s") from exc
+    except ConvexError as exc:
+        await client.close()
+        msg = exc.data.get("message") if isinstance(exc.data, dict) else exc
+        raise BootstrapError(f"cannot open space {space_name or config.backend.space!r}: {msg}") from exc
+    except Exception as exc:
+        await client.close()
+        raise BootstrapError(f"cannot connect to {url}: {exc}") from exc
+    kwargs: dict[str, Any] = {"clock": clock} if clock else {}
+    return SpaceSession(client, config, space_id=space_id, space_name=name, me=me, **kwargs)

@@ -1,0 +1,33 @@
+"""Bindings built from the config's catalogue (``collab.config.BINDINGS``): the default key,
+the description and the stable id all come from one place, so ``App.set_keymap`` with the
+user's ``[keymap]`` remaps every one of them."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+from collab.config import BINDINGS_BY_ID
+
+
+def binding(binding_id: str, action: str, *, show: bool = True, priority: bool = False,
+            description: str | None = None) -> Binding:
+    spec = BINDINGS_BY_ID[binding_id]
+    short = description or spec.description.split(" (")[0].split(":")[0]
+    return Binding(spec.default, action, short, show=show, priority=priority or spec.priority,
+                   id=binding_id, tooltip=spec.description)
+
+
+def artifact_bindings() -> list[Binding]:
+    """The artifact scope: live on the tree and the document view (same keys, same actions)."""
+    return [
+        binding("artifact.edit", "screen.edit_artifact", description="Edit"),
+        binding("artifact.new", "screen.new_artifact", description="New"),
+        binding("artifact.history", "screen.history", description="History"),
+        binding("artifact.wait_lock", "screen.wait_lock", show=False),
+        binding("artifact.force_unlock", "screen.force_unlock", show=False),
+        binding("artifact.copy", "screen.copy_artifact", show=False),
+        binding("artifact.export", "screen.export_artifact", show=False),
+        binding("artifact.tag", "screen.tag_artifact", show=False),
+        binding("artifact.rename", "screen.rename_artifact", show=False),
+        binding("artifact.discuss", "screen.discuss", show=False),
+    ]
