@@ -236,8 +236,13 @@ class Backend:
             return self.engine.run_mutation(path, args, identity)
         return await self.engine.run_action(path, args, identity)
 
+    @classmethod
+    def _respond(cls, outcome: Outcome, fmt: str | None) -> web.Response:
+        return web.json_response(cls._result_body(outcome, fmt))
+
     @staticmethod
-    def _respond(outcome: Outcome, fmt: str | None) -> web.Response:
+    def _result_body(outcome: Outcome, fmt: str | None) -> dict[str, Any]:
+        """PROTOCOL 5: ``{"status": "success", "value"}`` or ``{"status": "error", ...}``."""
         clean = fmt in (None, "json", "convex_clean_json")
         if outcome.success:
             value = loads(outcome.value_json)
@@ -247,7 +252,7 @@ class Backend:
             if outcome.error_data_json is not None:
                 data = json.loads(outcome.error_data_json)
                 body["errorData"] = to_clean_json(json_to_convex(data)) if clean else data
-        return web.json_response(body)
+        return body
 
     @staticmethod
     def _format(body: dict[str, Any], default: str | None = None) -> str | None:
@@ -313,7 +318,7 @@ class Backend:
             if not isinstance(q, dict):
                 raise _HttpError(400, "BadRequest", "each query must be an object")
             outcome = self.engine.run_query(q.get("path", ""), self._args(q.get("args")), identity)
-            results.append(json.loads(self._respond(outcome, self._format(q)).text or "{}"))
+            results.append(self._result_body(outcome, self._format(q)))
         return web.json_response({"results": results})
 
     async def _jwks(self, request: web.Request) -> web.Response:
