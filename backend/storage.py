@@ -45,6 +45,9 @@ CREATE INDEX IF NOT EXISTS scheduled_due ON scheduled (state, run_at_ms);
 """
 
 SCHEMA_VERSION = "1"
+# Mutation dedupe records only matter while a client may still replay (minutes); a week is
+# far beyond any reconnect and keeps the table from growing forever.
+SESSION_REQUEST_RETENTION_NS = 7 * 24 * 3600 * 10**9
 
 
 def index_name(table: str, index: str) -> str:
@@ -71,6 +74,7 @@ class Storage:
         self.tables_by_number: dict[int, str] = {n: t for t, n in self.table_numbers.items()}
         self._in_tx = False
         self._migrate_indexes()
+        self._prune_session_requests()
 
     # --- meta and tables ----------------------------------------------------------------------
 
@@ -122,6 +126,12 @@ class Storage:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def _prune_session_requests(self) -> None:
+        cutoff = time.time_ns() - SESSION_REQUEST_RETENTION_NS
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM session_requests WHERE ts < ?", (cutoff,))
 
     # --- transactions -------------------------------------------------------------------------
 

@@ -214,3 +214,18 @@ def test_internal_functions_are_not_public(engine: Engine) -> None:
 async def test_action_calls_mutations(engine: Engine) -> None:
     out = await engine.run_action("slow:bump_twice", [{"name": "a"}])
     assert out.success and out.value == 2
+
+
+def test_old_dedupe_records_are_pruned_at_start(tmp_path: Path) -> None:
+    import time
+
+    app = App.from_package(TEST_APP)
+    storage = Storage(tmp_path / "db.sqlite3", app.schema)
+    storage.db.execute("BEGIN")
+    storage.record_session_request("old-session", 1, 1, "null")  # ts 1: decades ago
+    storage.record_session_request("live-session", 1, time.time_ns(), "null")
+    storage.db.execute("COMMIT")
+    storage.close()
+    storage = Storage(tmp_path / "db.sqlite3", app.schema)
+    assert storage.session_request("old-session", 1) is None
+    assert storage.session_request("live-session", 1) is not None
