@@ -83,6 +83,7 @@ class runs(Namespace):
     heartbeat = MutationRef[Args, Any]("runs:heartbeat")
     list = QueryRef[Args, Any]("runs:list")
     pending = QueryRef[Args, Any]("runs:pending")
+    retry = MutationRef[Args, Any]("runs:retry")
 
 
 class streams(Namespace):

@@ -115,7 +115,7 @@ def _queue_runs(ctx: Any, msg: dict[str, Any], task: str, target: str | None) ->
         kind, artifact = ("revise", target) if task == "revise" else ("discussion", None)
         runs.append(insert_run(ctx, msg["spaceId"], m["actorId"], kind,
                                {"task": task, "threadId": thread, "body": msg["body"]},
-                               artifact_id=artifact, message_id=msg["_id"]))
+                               artifact_id=artifact, message_id=msg["_id"], max_attempts=1))
     return runs
 
 

@@ -163,6 +163,20 @@ def cancel(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     return {"status": "cancelled"}
 
 
+@mutation(args={"runId": v.id("runs")}, policy="editor", scope="run")
+def retry(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Queue a failed or cancelled run again (one more attempt). Returns ``{status}``."""
+    run = ctx.caller.target
+    if run["status"] not in ("failed", "cancelled"):
+        err.fail("RUN_ACTIVE", f"this run is {run['status']}: only failed or cancelled runs are retried",
+                 status=run["status"])
+    ctx.db.patch(run["_id"], {"status": "queued", "maxAttempts": run["attempt"] + 1, "claimedBy": UNDEFINED,
+                              "finishedAt": UNDEFINED, "queuedAt": ctx.now()})
+    audit(ctx, run["spaceId"], "run.retried", {"runId": run["_id"], "kind": run["kind"]},
+          artifact_id=run.get("artifactId"), actor_id=ctx.caller.actor_id)
+    return {"status": "queued"}
+
+
 @query(args={}, policy="authenticated")
 def pending(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """The caller's (an agent's) queued runs in every space, oldest first: what a worker

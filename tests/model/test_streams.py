@@ -131,13 +131,17 @@ def test_run_end_closes_its_streams_and_keeps_text(h: Harness, world: dict[str, 
                                   "runId": run["_id"]}, AG)
     h.call("messages:append", {"messageId": reply, "text": "half "}, AG)
     h.call("streams:push", {"chunks": [{"streamId": sid, "key": KEY, "text": "half an answer", "seq": 1}]}, AG)
-    h.advance(6_000)  # the worker died: lease expiry requeues the run and closes the stream
+    h.advance(6_000)  # the worker died: lease expiry fails the run (one attempt) and closes the stream
     msg = h.call("messages:list", {"spaceId": space}, VIEW)[-1]
     assert msg["state"] == "failed" and msg["body"] == "half an answer" and "lease" in msg["error"]
     assert h.call("streams:forSpace", {"spaceId": space}, VIEW) == []
-    assert h.call("runs:get", {"runId": run["_id"]}, VIEW)["status"] == "queued"
+    assert h.call("runs:get", {"runId": run["_id"]}, VIEW)["status"] == "failed"
+    assert err(h, "runs:retry", {"runId": run["_id"]}, VIEW)["code"] == "INSUFFICIENT_ROLE"
+    assert h.call("runs:retry", {"runId": run["_id"]}, ED) == {"status": "queued"}
+    assert err(h, "runs:retry", {"runId": run["_id"]}, ED)["code"] == "RUN_ACTIVE"
     # cancel from the UI closes the stream of the next attempt too
     run = h.call("runs:claim", {"spaceId": space}, AG)
+    assert run["attempt"] == 2
     reply = h.call("messages:post", {"spaceId": space, "body": "", "streaming": True, "runId": run["_id"]}, AG)
     h.call("streams:open", {"spaceId": space, "kind": "message", "messageId": reply, "key": KEY,
                             "runId": run["_id"]}, AG)
