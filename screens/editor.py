@@ -31,9 +31,10 @@ SUFFIX = {"markdown": ".md", "python": ".py", "code": ".txt"}
 
 class EditorScreen(Screen[dict[str, Any] | None]):
     BINDINGS = [
-        binding("editor.save", "save", description="Save"),
-        binding("editor.cancel", "cancel", description="Cancel"),
-        binding("editor.external", "external", description="$EDITOR"),
+        # Priority: the TextArea would otherwise take escape (blur) before the screen sees it.
+        binding("editor.save", "save", description="Save", priority=True),
+        binding("editor.cancel", "cancel", description="Cancel", priority=True),
+        binding("editor.external", "external", description="$EDITOR", priority=True),
     ]
 
     def __init__(self, session: SpaceSession, artifact: dict[str, Any], hold: Hold) -> None:

@@ -56,7 +56,55 @@ def my_handle(config: Config) -> str:
     return config.identity.handle or handle_from_login(login_name(os.environ))
 
 
-def backend_url_and_token(config: Config) -> tuple[str, str]:
+@dataclass
+class Endpoint:
+    url: str
+    token: str
+    # Embedded only: the data dir whose signing key can mint any identity. Anyone who can read
+    # it is trusted already, so a second local user joins an existing space through it.
+    data_dir: Path | None = None
+
+
+SPACES_FILE = "spaces.json"
+
+
+def _read_spaces(data_dir: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        return dict(json.loads((data_dir / SPACES_FILE).read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _remember_space(data_dir: Path, name: str, space_id: str, owner: str) -> None:
+    import json
+
+    spaces = _read_spaces(data_dir)
+    spaces[name] = {"spaceId": space_id, "owner": owner}
+    tmp = data_dir / (SPACES_FILE + ".tmp")
+    tmp.write_text(json.dumps(spaces, indent=2) + "\n")
+    tmp.replace(data_dir / SPACES_FILE)
+
+
+async def _join_local(endpoint: Endpoint, name: str, handle: str, display: str) -> str | None:
+    """Embedded backend: add ``handle`` to the space ``name`` another local user created,
+    acting as its owner (local trust, see :class:`Endpoint`)."""
+    if endpoint.data_dir is None:
+        return None
+    entry = _read_spaces(endpoint.data_dir).get(name)
+    if not entry:
+        return None
+    from collab.backend.auth import Authority
+
+    owner_token = Authority(endpoint.data_dir).mint(str(entry["owner"]), ttl_s=60)
+    async with ConvexClient(endpoint.url, auth=owner_token) as owner:
+        await owner.mutation(api.spaces.addMember, {"spaceId": entry["spaceId"], "handle": handle,
+                                                    "kind": "human", "role": "editor", "name": display})
+    return str(entry["spaceId"])
+
+
+def backend_url_and_token(config: Config) -> Endpoint:
     """The URL to connect to and the user's token (embedded: started or joined here)."""
     handle = my_handle(config)
     if config.backend.url and config.backend.url != "embedded":
@@ -66,7 +114,7 @@ def backend_url_and_token(config: Config) -> tuple[str, str]:
                 f"backend.url is {config.backend.url} but ${config.backend.token_env} is empty: "
                 "set it to your token for that deployment"
             )
-        return config.backend.url, token
+        return Endpoint(config.backend.url, token)
     from collab.backend.auth import Authority, InsecureKeyFile
 
     from collab.tui.backend_launcher import BackendStartError, start_backend
@@ -80,18 +128,27 @@ def backend_url_and_token(config: Config) -> tuple[str, str]:
         )
     except (BackendStartError, InsecureKeyFile, OSError) as exc:
         raise BootstrapError(str(exc)) from exc
-    return found.url, token
+    return Endpoint(found.url, token, config.data_dir.expanduser().resolve())
 
 
-async def open_space(client: ConvexClient, config: Config, *, space_name: str | None = None) -> tuple[str, str, dict[str, Any]]:
-    """Ensure the actor, find or create the space by name, add the default agents."""
+async def open_space(client: ConvexClient, config: Config, *, space_name: str | None = None,
+                     endpoint: Endpoint | None = None) -> tuple[str, str, dict[str, Any]]:
+    """Ensure the actor, find (or join, or create) the space by name, add the default agents."""
     name = space_name or config.backend.space
-    me = await client.mutation(api.actors.ensure, {"name": config.identity.display_name or my_handle(config)})
+    handle = my_handle(config)
+    me = await client.mutation(api.actors.ensure, {"name": config.identity.display_name or handle})
     spaces = await client.query(api.spaces.list, {})
     found = next((s for s in spaces if s.get("name") == name), None)
+    if found is None and endpoint is not None:
+        joined = await _join_local(endpoint, name, handle, config.identity.display_name or handle)
+        if joined:
+            spaces = await client.query(api.spaces.list, {})
+            found = next((s for s in spaces if s.get("_id") == joined), None)
     if found is None:
         space_id = str(await client.mutation(api.spaces.create, {"name": name, "description": "created by collab"}))
         role = "owner"
+        if endpoint is not None and endpoint.data_dir is not None:
+            _remember_space(endpoint.data_dir, name, space_id, handle)
     else:
         space_id, role = str(found["_id"]), str(found.get("role", "viewer"))
     if role == "owner":
@@ -114,11 +171,12 @@ async def connect(
     timeout_s: float = 15.0,
 ) -> SpaceSession:
     """Start/join the backend, connect, open the space; returns the live session."""
-    url, token = await asyncio.to_thread(backend_url_and_token, config)
-    client = ConvexClient(url, auth=token)
+    endpoint = await asyncio.to_thread(backend_url_and_token, config)
+    url = endpoint.url
+    client = ConvexClient(url, auth=endpoint.token)
     try:
         await client.connect(timeout=timeout_s)
-        space_id, name, me = await open_space(client, config, space_name=space_name)
+        space_id, name, me = await open_space(client, config, space_name=space_name, endpoint=endpoint)
     except TimeoutError as exc:
         await client.close()
         raise BootstrapError(f"the backend at {url} did not answer within {timeout_s:.0f} s") from exc

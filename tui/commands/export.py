@@ -1,0 +1,57 @@
+"""``collab export``: the space's artifacts and discussion as files in a directory."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = sub.add_parser("export", help="write artifacts and discussions to files",
+                            description="Write every artifact of the space (and its discussion) to a directory.")
+    parser.add_argument("out", type=Path, nargs="?", default=Path("collab-export"),
+                        help="output directory (default ./collab-export)")
+    parser.add_argument("--no-discussion", action="store_true", help="artifacts only")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from collab.tui.bootstrap import BootstrapError, LaunchOptions, load
+
+    options = LaunchOptions(url=getattr(args, "url", None), space=getattr(args, "space", None),
+                            config_path=getattr(args, "config", None), data_dir=getattr(args, "data_dir", None))
+    try:
+        config = load(options, write_default=False)
+        written = asyncio.run(_export(config, options.space, args.out, not args.no_discussion))
+    except BootstrapError as exc:
+        print(f"collab export: {exc}")
+        return 1
+    for path in written:
+        print(path)
+    return 0
+
+
+async def _export(config: "object", space: str | None, out: Path, discussion: bool) -> list[Path]:
+    from collab.backend_client.api import api
+    from collab.screens.exporting import artifact_filename, discussion_markdown
+    from collab.tui.bootstrap import connect
+
+    session = await connect(config, space_name=space)  # type: ignore[arg-type]
+    written: list[Path] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        arts = await session.client.query(api.artifacts.list, {"spaceId": session.space_id})
+        for a in arts:
+            full = await session.artifact(str(a["_id"]))
+            path = out / artifact_filename(full)
+            path.write_text(str(full.get("content") or ""), encoding="utf-8")
+            written.append(path)
+        if discussion:
+            msgs = await session.client.query(api.messages.list, {"spaceId": session.space_id, "limit": 100})
+            path = out / f"discussion-{session.space_name}.md"
+            path.write_text(discussion_markdown(session.space_name, list(msgs)), encoding="utf-8")
+            written.append(path)
+    finally:
+        await session.client.close()
+    return written
