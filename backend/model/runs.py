@@ -222,5 +222,5 @@ def expire(ctx: Any, args: dict[str, Any]) -> str | None:
         ctx.db.patch(run["_id"], {"status": "queued", "claimedBy": UNDEFINED, "leaseExpiresAt": UNDEFINED,
                                   "expiryJobId": UNDEFINED, "error": "claim lease expired"})
         return "queued"
-    _finish(ctx, run, "failed", {"error": "claim lease expired too many times"})
+    _finish(ctx, run, "failed", {"error": "the worker stopped answering (claim lease expired)"})
     return "failed"
