@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -54,7 +55,7 @@ class Worker:
     def __init__(self, url: str, config: Config, auth_for: Callable[[str], AuthSpec], *,
                  agents: Sequence[AgentConfig] | None = None, max_runs: int = MAX_RUNS,
                  lease_ms: float = DEFAULT_LEASE_MS, env: Mapping[str, str] | None = None,
-                 warm: bool = True) -> None:
+                 warm: bool = True, freeze_gc: bool = True) -> None:
         self.url = url
         self.config = config
         self.auth_for = auth_for
@@ -64,6 +65,7 @@ class Worker:
         self.lease_ms = lease_ms
         self.env = env
         self.warm = warm
+        self.freeze_gc = freeze_gc
         self.agents: dict[str, Agent] = {}
         self.pusher: LivePusher | None = None
         self.active: dict[str, RunContext] = {}
@@ -102,6 +104,12 @@ class Worker:
             await warm_up(models)
         except Exception:  # a broken model shows up as that agent's run error, not here
             log.warning("warm-up failed", exc_info=True)
+        if self.freeze_gc:
+            # litellm's import leaves ~10^5 long-lived objects; streaming allocates fast, so
+            # full collections come every few seconds and each walked them all (~150 ms stalls
+            # of every stream, seen in bench/agents_stream.py). Frozen, they are never walked.
+            gc.collect()
+            gc.freeze()
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Cancel running runs (their replies are finished as failed), then disconnect."""
