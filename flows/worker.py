@@ -84,16 +84,18 @@ class Worker:
             client = ConvexClient(self.url, auth=self.auth_for(cfg.handle))
             await client.connect(timeout=30)
             me = await client.mutation(api.actors.ensure, {"name": cfg.name})
-            agent = Agent(config=cfg, model=self.config.model_for(cfg), client=client, actor_id=str(me["_id"]))
-            self.agents[cfg.handle] = agent
-            kick = self._kick[cfg.handle] = asyncio.Event()
-            pending = client.watch(api.runs.pending, {})
-            pending.subscribe(lambda _v, k=kick: k.set())
-            kick.set()
-            self._spawn(self._claim_loop(agent, pending, kick), f"claim-{cfg.handle}")
-        # one connection pushes the live tails of every agent's streams (the key authorizes)
+            self.agents[cfg.handle] = Agent(config=cfg, model=self.config.model_for(cfg), client=client,
+                                            actor_id=str(me["_id"]))
+        # one connection pushes the live tails of every agent's streams (the key authorizes);
+        # it exists before any run can be claimed
         first = next(iter(self.agents.values()))
         self.pusher = LivePusher(first.client, self.cadence.ui_interval_ms).start()
+        for agent in self.agents.values():
+            kick = self._kick[agent.handle] = asyncio.Event()
+            pending = agent.client.watch(api.runs.pending, {})
+            pending.subscribe(lambda _v, k=kick: k.set())
+            kick.set()
+            self._spawn(self._claim_loop(agent, pending, kick), f"claim-{agent.handle}")
         if self.warm:  # the litellm import and local weights, off the loop, before the first run
             models = sorted({a.model.model for a in self.agents.values()})
             self._spawn(self._warm(models), "warm-up")
@@ -147,8 +149,13 @@ class Worker:
         task = asyncio.ensure_future(coro)
         task.set_name(name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
         return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("worker task %s failed", task.get_name(), exc_info=task.exception())
 
     # ------------------------------------------------------------------ claiming
 
