@@ -24,7 +24,6 @@ from collab.backend_client import ConvexError
 from collab.screens.session import Hold, LockConflict, SpaceSession, error_text
 from collab.widgets.keys import binding
 from collab.widgets.live import LiveBinding
-from collab.widgets.timefmt import until
 
 SUFFIX = {"markdown": ".md", "python": ".py", "code": ".txt"}
 
@@ -64,7 +63,6 @@ class EditorScreen(Screen[dict[str, Any] | None]):
         self.session.set_presence(artifact_id=self.hold.artifact_id, view="editor")
         self.query_one(TextArea).focus()
         self._draw_banner()
-        self.set_interval(1, self._draw_banner)
 
     def on_unmount(self) -> None:
         self._live.close()
@@ -92,8 +90,11 @@ class EditorScreen(Screen[dict[str, Any] | None]):
             text.append(f"  lock lost: {h.lost_reason}" + (f" by @{h.lost_by}" if h.lost_by else ""),
                         style="bold red")
         else:
-            left = until(h.expires_at_ms / 1000.0, self.session.clock())
-            text.append(f"  lock held, lease {left}s (renewed)", style="green")
+            # The lease length, not a countdown: the session renews it in the background, so
+            # a ticking number would only say "the renewal works" while making noise.
+            locks = self.session.config.locks
+            text.append(f"  lock held (lease {locks.lease_ttl_s:g}s, renewed every {locks.renew_every_s:g}s)",
+                        style="green")
         self.query_one("#editor-banner", Static).update(text)
 
     @property

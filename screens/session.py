@@ -321,6 +321,9 @@ class SpaceSession:
 
     async def _presence_loop(self, every_s: float) -> None:
         while True:
+            # Clear before reading the state: a change made while this heartbeat is in flight
+            # sets the flag again and is sent right after, never lost for a whole period.
+            self._presence_dirty.clear()
             args: dict[str, Any] = {"spaceId": self.space_id, "client": self.client_id,
                                     "typing": bool(self._presence["typing"]), "ttlMs": int(every_s * 3000)}
             if self._presence["artifactId"]:
@@ -333,7 +336,6 @@ class SpaceSession:
                 raise
             except Exception as exc:
                 log.debug("presence heartbeat failed: %s", exc)
-            self._presence_dirty.clear()
             # Wait for the period, or less when what we show changed (typing, selection).
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._presence_dirty.wait(), every_s)

@@ -34,7 +34,7 @@ def message_prompt(msg: dict[str, Any], me: str = "") -> Text:
     body = str(msg.get("body", ""))
     text.append(body)
     if state == "streaming":
-        text.append("▌", style="blink")
+        text.append("▌", style="bold yellow")  # no blink: terminals differ, snapshots flake
     return text
 
 
