@@ -5,6 +5,8 @@
 - ``errors``: the user-facing failures of a model call (``MissingApiKey``, ``RateLimited``, ...).
 - ``cadence``: ``StreamBatcher``, the UI and persistence streaming cadences.
 - ``local_model``: the offline default model (llama.cpp as litellm provider ``local/``).
+- ``worker``, ``discussion``, ``edit``, ``live``, ``prompts``, ``context``: the run worker and the
+  agent flows (docs/AGENTS.md).
 - ``testing``: the loopback OpenAI-compatible server and a virtual clock, for tests and bench.
 
 Modules are imported on demand: importing ``collab.flows`` costs nothing (litellm is loaded on
