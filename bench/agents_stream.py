@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import pct, summary_ms  # noqa: I001
+from _common import pct, summary_ms
 from collab.backend.auth import Authority
 from collab.backend.model._live import merge
 from collab.backend.testing import free_port

@@ -21,7 +21,7 @@ from collab.flows.errors import LLMError
 from collab.flows.live import new_stream_key
 from collab.flows.prompts import discussion_messages
 
-__all__ = ["run_discussion", "load_context"]
+__all__ = ["load_context", "run_discussion"]
 
 log = logging.getLogger(__name__)
 

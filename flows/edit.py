@@ -32,7 +32,7 @@ from collab.flows.prompts import revise_messages
 __all__ = ["run_revise", "strip_fences"]
 
 log = logging.getLogger(__name__)
-_FENCED = re.compile(r"^\s*```[^\n]*\n(.*)\n```\s*$", re.S)
+_FENCED = re.compile(r"^\s*```[^\n]*\n(.*)\n```\s*$", re.DOTALL)
 
 
 def strip_fences(text: str) -> str:

@@ -3,7 +3,6 @@ HTTP/SSE path against the loopback server, and a human's client watching."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any

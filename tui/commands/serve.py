@@ -26,7 +26,7 @@ MODEL_APP = "collab.backend.model"
 log = logging.getLogger("collab.serve")
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from collab.backend.serve import add_serve_arguments
 
     parser = sub.add_parser("serve", help="run the embedded backend (and the agents' worker) in the foreground",

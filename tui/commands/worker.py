@@ -25,7 +25,7 @@ from typing import Any
 from collab.tui.commands.common import add_data_dir, data_dir_of
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("worker", help="run the agents' run worker against a backend",
                             description="Claim and execute agent runs (discussion replies, revisions) "
                                         "for the configured agents, each with its own identity.")
