@@ -8,7 +8,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 from collab.backend.auth import InsecureKeyFile
 from collab.backend.discovery import AlreadyRunning, acquire_lock, read_discovery, remove_discovery, write_discovery
@@ -16,7 +18,18 @@ from collab.backend.functions import App
 from collab.backend.server import Backend, ServerOptions
 
 
-async def _serve(data_dir: Path, app: App | None, options: ServerOptions, quiet: bool) -> None:
+class Companion(Protocol):
+    """Something that runs beside the backend in its process (the agents' worker)."""
+
+    async def stop(self) -> None: ...
+
+
+# Started once the backend listens; returns the companion to stop before the backend stops.
+StartCompanion = Callable[[Backend], Awaitable[Companion]]
+
+
+async def _serve(data_dir: Path, app: App | None, options: ServerOptions, quiet: bool,
+                 companion: StartCompanion | None = None) -> None:
     backend = Backend(data_dir, app, options)
     await backend.start()
     write_discovery(data_dir, backend.url)
@@ -26,9 +39,17 @@ async def _serve(data_dir: Path, app: App | None, options: ServerOptions, quiet:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    running: Companion | None = None
     try:
+        if companion is not None:
+            try:
+                running = await companion(backend)
+            except Exception as exc:  # the backend is useful without its companion: say why, go on
+                print(f"collab serve: {exc}", file=sys.stderr, flush=True)
         await stop.wait()
     finally:
+        if running is not None:
+            await running.stop()
         remove_discovery(data_dir)
         await backend.stop()
 
@@ -42,6 +63,7 @@ def run_server(
     allowed_origins: tuple[str, ...] = (),
     durability: str = "normal",
     quiet: bool = False,
+    companion: StartCompanion | None = None,
 ) -> int:
     """Returns the process exit code; every failure is one clear line on stderr."""
     data_dir = data_dir.expanduser().resolve()
@@ -57,7 +79,7 @@ def run_server(
     try:
         app = App.from_package(functions) if functions else None
         options = ServerOptions(host=host, port=port, allowed_origins=allowed_origins, durability=durability)
-        asyncio.run(_serve(data_dir, app, options, quiet))
+        asyncio.run(_serve(data_dir, app, options, quiet, companion))
         return 0
     except InsecureKeyFile as exc:
         print(f"collab serve: refusing to start: {exc}", file=sys.stderr)
@@ -102,12 +124,13 @@ def add_serve_arguments(parser: "argparse.ArgumentParser") -> None:
     parser.add_argument("--quiet", action="store_true", help="no startup line")
 
 
-def serve_from_args(args: "argparse.Namespace", data_dir: Path) -> int:
+def serve_from_args(args: "argparse.Namespace", data_dir: Path, companion: StartCompanion | None = None) -> int:
     if args.stop:
         return stop_server(data_dir)
     return run_server(
         data_dir, host=args.host, port=args.port, functions=args.functions,
         allowed_origins=tuple(args.allow_origin), durability=args.durability, quiet=args.quiet,
+        companion=companion,
     )
 
 

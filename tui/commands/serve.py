@@ -12,18 +12,12 @@ worker that cannot start (bad config) is reported on stderr; the backend keeps s
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import os
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 from collab.tui.commands.common import add_data_dir, data_dir_of
 
 MODEL_APP = "collab.backend.model"
-log = logging.getLogger("collab.serve")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,9 +39,26 @@ def wants_worker(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace) -> int:
     from collab.backend.serve import serve_from_args
 
-    if not wants_worker(args):
-        return serve_from_args(args, data_dir_of(args))
-    return run_with_worker(args, data_dir_of(args))
+    companion = _worker_companion(getattr(args, "config", None)) if wants_worker(args) else None
+    return serve_from_args(args, data_dir_of(args), companion)
+
+
+def _worker_companion(config_path: Path | None) -> Any:
+    async def start(backend: Any) -> Any:
+        try:
+            return await _start_worker(backend.url, backend.authority, config_path)
+        except Exception as exc:  # reported by serve; the backend keeps serving
+            raise RuntimeError(f"the agents' worker did not start: {exc}") from exc
+
+    return start
+
+
+class _StoppingWorker:
+    def __init__(self, worker: Any) -> None:
+        self.worker = worker
+
+    async def stop(self) -> None:
+        await self.worker.stop(grace_s=2.0)
 
 
 async def _start_worker(url: str, authority: Any, config_path: Path | None) -> Any:
@@ -64,65 +75,4 @@ async def _start_worker(url: str, authority: Any, config_path: Path | None) -> A
 
     worker = Worker(url, config, auth_for)
     await worker.start()
-    return worker
-
-
-async def _serve(data_dir: Path, options: Any, quiet: bool, config_path: Path | None) -> None:
-    from collab.backend.discovery import remove_discovery, write_discovery
-    from collab.backend.server import Backend
-
-    backend = Backend(data_dir, None, options)
-    await backend.start()
-    write_discovery(data_dir, backend.url)
-    if not quiet:
-        print(f"collab backend listening on {backend.url} (data: {data_dir}, pid {os.getpid()})", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    worker = None
-    try:
-        try:
-            worker = await _start_worker(backend.url, backend.authority, config_path)
-        except Exception as exc:  # the backend is useful without agents: say why and go on
-            print(f"collab serve: the agents' worker did not start: {exc}", file=sys.stderr, flush=True)
-        await stop.wait()
-    finally:
-        if worker is not None:
-            await worker.stop(grace_s=2.0)
-        remove_discovery(data_dir)
-        await backend.stop()
-
-
-def run_with_worker(args: argparse.Namespace, data_dir: Path) -> int:
-    """``backend.serve.run_server`` plus the worker (same checks, same messages)."""
-    from collab.backend.auth import InsecureKeyFile
-    from collab.backend.discovery import AlreadyRunning, acquire_lock
-    from collab.backend.server import ServerOptions
-
-    data_dir = data_dir.expanduser().resolve()
-    logging.basicConfig(level=os.environ.get("COLLAB_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        lock = acquire_lock(data_dir)
-    except AlreadyRunning as exc:
-        print(f"collab serve: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"collab serve: cannot use data dir {data_dir}: {exc}", file=sys.stderr)
-        return 1
-    try:
-        options = ServerOptions(host=args.host, port=args.port, allowed_origins=tuple(args.allow_origin),
-                                durability=args.durability)
-        asyncio.run(_serve(data_dir, options, args.quiet, getattr(args, "config", None)))
-        return 0
-    except InsecureKeyFile as exc:
-        print(f"collab serve: refusing to start: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"collab serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        lock.close()
+    return _StoppingWorker(worker)
