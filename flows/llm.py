@@ -80,6 +80,7 @@ async def warm_up(models: Sequence[str] = ()) -> None:
     import (~2 s) and, for ``local/...`` models, loading their weights. A worker calls this when
     it starts; the TUI never needs to."""
     await asyncio.to_thread(load_litellm)
+    await asyncio.to_thread(_prime_first_call)
     local = [m for m in models if m.startswith("local/")]
     if local:
         from collab.flows.local_model import ensure_registered, preload
@@ -87,6 +88,29 @@ async def warm_up(models: Sequence[str] = ()) -> None:
         ensure_registered()
         for model in local:
             await asyncio.to_thread(preload, model)
+
+
+def _prime_first_call() -> None:
+    """litellm's first completion imports and builds a lot lazily (provider handlers, the
+    tokenizer for usage estimates): ~120 ms during which the event loop, and every stream on
+    it, stands still. A throwaway call with ``mock_response`` (no network) on a private loop
+    in a worker thread pays that once, before any run starts; the first real call then blocks
+    the loop ~15 ms (measured)."""
+    litellm = load_litellm()
+
+    async def once() -> None:
+        response = await litellm.acompletion(
+            model="openai/warm-up", messages=[{"role": "user", "content": "warm up"}],
+            mock_response="ok", stream=True, api_key="unused", api_base="http://127.0.0.1:9/v1",
+        )
+        async for _ in response:
+            pass
+        litellm.token_counter(model="gpt-3.5-turbo", text="warm up")
+
+    try:
+        asyncio.run(once())
+    except Exception as exc:  # warming is an optimisation: never a reason not to start
+        log.debug("litellm warm-up call failed: %s", exc)
 
 
 @dataclass(frozen=True, slots=True)
