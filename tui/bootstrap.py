@@ -115,20 +115,60 @@ def backend_url_and_token(config: Config) -> Endpoint:
                 "set it to your token for that deployment"
             )
         return Endpoint(config.backend.url, token)
-    from collab.backend.auth import Authority, InsecureKeyFile
-
     from collab.tui.backend_launcher import BackendStartError, start_backend
 
     paths = resolve_paths(data_dir_path=config.data_dir)
     try:
         paths.ensure()
         found = start_backend(config.data_dir, paths.log_dir)
-        token = Authority(config.data_dir.expanduser().resolve()).mint(
-            handle, name=config.identity.display_name or handle
-        )
-    except (BackendStartError, InsecureKeyFile, OSError) as exc:
+        data_dir = config.data_dir.expanduser().resolve()
+        token = cached_token(data_dir, handle) or _mint_and_cache(data_dir, handle, config.identity.display_name)
+    except (BackendStartError, OSError) as exc:
         raise BootstrapError(str(exc)) from exc
     return Endpoint(found.url, token, config.data_dir.expanduser().resolve())
+
+
+TOKEN_DIR = "tokens"
+TOKEN_TTL_S = 30 * 24 * 3600
+
+
+def cached_token(data_dir: Path, handle: str, *, min_left_s: float = 24 * 3600) -> str | None:
+    """A token minted earlier for ``handle`` on this data dir, if it has a day left.
+
+    Minting needs jwt + cryptography (~80 ms of imports); every later start, and every
+    extra tmux pane, skips them. The cache lives in the data dir (mode 0700), so it goes
+    away with the key that signed it."""
+    import base64
+    import json
+    import time
+
+    path = data_dir / TOKEN_DIR / f"{handle}.jwt"
+    try:
+        token = path.read_text().strip()
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (OSError, IndexError, ValueError):
+        return None
+    if float(claims.get("exp", 0)) - time.time() < min_left_s:
+        return None
+    return token
+
+
+def _mint_and_cache(data_dir: Path, handle: str, name: str | None) -> str:
+    from collab.backend.auth import Authority, InsecureKeyFile
+
+    try:
+        token = Authority(data_dir).mint(handle, name=name or handle, ttl_s=TOKEN_TTL_S)
+    except InsecureKeyFile as exc:
+        raise BootstrapError(str(exc)) from exc
+    folder = data_dir / TOKEN_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    tmp = folder / f".{handle}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)
+    tmp.replace(folder / f"{handle}.jwt")
+    return token
 
 
 async def open_space(client: ConvexClient, config: Config, *, space_name: str | None = None,

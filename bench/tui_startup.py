@@ -1,0 +1,137 @@
+"""Cold start to the first interactive frame, in a pty (80x24), 10 runs each: collab (to the
+space screen, joining a running backend: what a second tmux pane pays), a bare Textual app,
+and posting, harlequin and toolong from a throwaway venv (``--venv``, default /tmp/bench-venv;
+``pip install posting harlequin toolong`` there first; missing ones are skipped).
+
+A frame counts once the text the program wrote (escape sequences stripped) contains its
+marker: the space screen's "Artifacts" pane title and the live badge for collab, a text each
+other app shows on its first full screen. Floor: collab <= 450 ms and <= 1.2x the fastest.
+
+    python bench/tui_startup.py [--runs 10] [--venv /tmp/bench-venv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import fcntl
+import time
+from pathlib import Path
+
+from _common import ROOT  # noqa: F401  (puts the repo on sys.path)
+
+ANSI = re.compile(rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|P[^\x1b]*\x1b\\|[@-Z\\-_])")
+
+BARE_APP = """
+from textual.app import App
+from textual.widgets import Footer, Header, Static
+class Bare(App):
+    def compose(self):
+        yield Header(); yield Static("hello bench"); yield Footer()
+Bare().run()
+"""
+
+
+def first_frame(cmd: list[str], markers: list[bytes], env: dict[str, str], timeout: float = 20.0) -> float | None:
+    """Seconds from spawn until every marker has been drawn; None on timeout."""
+    start = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.execvpe(cmd[0], cmd, env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    seen = b""
+    result: float | None = None
+    try:
+        while time.perf_counter() - start < timeout:
+            r, _, _ = select.select([fd], [], [], 0.05)
+            if not r:
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+            # Terminal queries (cursor position, colours) must be answered or some apps wait.
+            if b"\x1b[6n" in chunk:
+                os.write(fd, b"\x1b[1;1R")
+            text = ANSI.sub(b"", seen)
+            if all(m in text for m in markers):
+                result = time.perf_counter() - start
+                break
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        os.close(fd)
+    return result
+
+
+def measure(name: str, cmd: list[str], markers: list[bytes], env: dict[str, str], runs: int) -> list[float]:
+    first_frame(cmd, markers, env)  # warm the OS file cache: we measure cold *process* start
+    times = [t for t in (first_frame(cmd, markers, env) for _ in range(runs)) if t is not None]
+    if times:
+        print(f"{name:<10} median {statistics.median(times) * 1000:7.1f} ms   max {max(times) * 1000:7.1f} ms"
+              f"   ({len(times)}/{runs} runs)", flush=True)
+    else:
+        print(f"{name:<10} did not reach its first frame", flush=True)
+    return times
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--venv", type=Path, default=Path("/tmp/bench-venv"))
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="collab-bench-"))
+    env = {"HOME": str(tmp), "XDG_CONFIG_HOME": str(tmp / "config"), "XDG_DATA_HOME": str(tmp / "data"),
+           "XDG_STATE_HOME": str(tmp / "state"), "XDG_CACHE_HOME": str(tmp / "cache"), "USER": "bench",
+           "TERM": "xterm-256color", "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
+    collab = str(Path(sys.executable).with_name("collab"))
+    # Start the backend once (first run); every measured run joins it, like a new tmux pane.
+    first_frame([collab], [b"Artifacts", b"live"], env, timeout=60)
+    results: dict[str, list[float]] = {}
+    results["collab"] = measure("collab", [collab], [b"Artifacts", b"live"], env, args.runs)
+    bare = tmp / "bare.py"
+    bare.write_text(BARE_APP)
+    results["textual"] = measure("textual", [sys.executable, str(bare)], [b"hello bench"], env, args.runs)
+    log = tmp / "app.log"
+    log.write_text("".join(f"2024-01-01 00:00:{i % 60:02d} INFO line {i}\n" for i in range(2000)))
+    others = {
+        "posting": ([str(args.venv / "bin" / "posting")], [b"Collection"]),
+        "harlequin": ([str(args.venv / "bin" / "harlequin"), ":memory:"], [b"Data Catalog"]),
+        "toolong": ([str(args.venv / "bin" / "tl"), str(log)], [b"line 1999"]),
+    }
+    for name, (cmd, markers) in others.items():
+        if not Path(cmd[0]).exists():
+            print(f"{name:<10} not installed in {args.venv} (skipped)")
+            continue
+        results[name] = measure(name, cmd, markers, env, args.runs)
+    subprocess.run([collab, "serve", "--stop", "--data-dir", str(tmp / "data" / "collab")], env=env,
+                   capture_output=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    ours = statistics.median(results["collab"]) if results.get("collab") else float("inf")
+    theirs = [statistics.median(v) for k, v in results.items() if k != "collab" and v]
+    fastest = min(theirs) if theirs else float("nan")
+    ok = ours <= 0.450 and (not theirs or ours <= 1.2 * fastest)
+    print(f"collab median {ours * 1000:.0f} ms; fastest other {fastest * 1000:.0f} ms; ratio "
+          f"{ours / fastest:.2f}; floor (<= 450 ms and <= 1.2x): {'met' if ok else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
