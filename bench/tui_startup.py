@@ -1,7 +1,8 @@
 """Cold start to the first interactive frame, in a pty (80x24), 10 runs each: collab (to the
 space screen, joining a running backend: what a second tmux pane pays), a bare Textual app,
 and posting, harlequin and toolong from a throwaway venv (``--venv``, default /tmp/bench-venv;
-``pip install posting harlequin toolong`` there first; missing ones are skipped).
+``pip install posting harlequin toolong`` there first, or each into /tmp/bench-<name> when
+their pins conflict; missing ones are skipped).
 
 A frame counts once the text the program wrote (escape sequences stripped) contains its
 marker: the space screen's "Artifacts" pane title and the live badge for collab, a text each
@@ -117,6 +118,9 @@ def main() -> int:
         "toolong": ([str(args.venv / "bin" / "tl"), str(log)], [b"line 1999"]),
     }
     for name, (cmd, markers) in others.items():
+        own = Path(f"/tmp/bench-{name}/bin") / Path(cmd[0]).name  # one venv per app also works
+        if not Path(cmd[0]).exists() and own.exists():
+            cmd = [str(own), *cmd[1:]]
         if not Path(cmd[0]).exists():
             print(f"{name:<10} not installed in {args.venv} (skipped)")
             continue
