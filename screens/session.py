@@ -129,6 +129,16 @@ class SpaceSession:
     def watch_messages(self, limit: int = 100) -> LiveQuery[Any]:
         return self.client.watch(api.messages.list, {"spaceId": self.space_id, "limit": limit})
 
+    def watch_streams(self) -> LiveQuery[Any]:
+        """Live tails of every stream in the space (changes every ~30 ms while agents write)."""
+        return self.client.watch(api.streams.forSpace, {"spaceId": self.space_id})
+
+    def watch_draft(self, artifact_id: str) -> LiveQuery[Any]:
+        return self.client.watch(api.drafts.get, {"artifactId": artifact_id})
+
+    def watch_draft_stream(self, artifact_id: str) -> LiveQuery[Any]:
+        return self.client.watch(api.streams.forArtifact, {"artifactId": artifact_id})
+
     def watch_outline(self) -> LiveQuery[Any]:
         return self.client.watch(api.messages.outline, {"spaceId": self.space_id})
 

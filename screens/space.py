@@ -56,6 +56,10 @@ class SpaceScreen(Screen[None]):
         self._members = LiveBinding(self, s._on_members)
         self._presence = LiveBinding(self, lambda rows: s.query_one(PresenceBar).set_presence(rows or []))
         self._messages = LiveBinding(self, lambda msgs: s.query_one(MessageLog).set_messages(msgs or []))
+        # The UI cadence (~30 ms): tails of agents' replies and of the shown artifact's draft.
+        self._streams = LiveBinding(self, lambda rows: s.query_one(MessageLog).set_live(rows))
+        self._draft = LiveBinding(self, lambda d: s.query_one(DocumentView).set_draft(d), lambda e: None)
+        self._draft_stream = LiveBinding(self, lambda r: s.query_one(DocumentView).set_draft_row(r), lambda e: None)
         self._notifications = LiveBinding(self, s._on_notifications)
         self._unsub_state: Callable[[], None] | None = None
         self.locks: list[dict[str, Any]] = []
@@ -84,6 +88,7 @@ class SpaceScreen(Screen[None]):
         self._members.bind(s.watch_members())
         self._presence.bind(s.watch_presence())
         self._messages.bind(s.watch_messages())
+        self._streams.bind(s.watch_streams())
         self._notifications.bind(s.watch_notifications())
         self.query_one(ConnectionBadge).set_status(s.client.state)
         self._unsub_state = s.client.on_state_change(lambda st: self.call_next(self._on_state, st))
@@ -92,7 +97,7 @@ class SpaceScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         for b in (self._artifacts, self._locks, self._doc, self._members, self._presence, self._messages,
-                  self._notifications):
+                  self._streams, self._draft, self._draft_stream, self._notifications):
             b.close()
         if self._unsub_state:
             self._unsub_state()
@@ -168,6 +173,8 @@ class SpaceScreen(Screen[None]):
         if doc.artifact and doc.artifact.get("_id") == event.artifact_id and self._doc.live is not None:
             return
         self._doc.bind(self.session.watch_artifact(event.artifact_id))
+        self._draft.bind(self.session.watch_draft(event.artifact_id))
+        self._draft_stream.bind(self.session.watch_draft_stream(event.artifact_id))
         self.session.set_presence(artifact_id=event.artifact_id)
 
     # ------------------------------------------------------------------ helpers

@@ -1,6 +1,11 @@
 """The document view: the selected artifact, live (``artifacts:get``), with its version,
 author and lock. Markdown is rendered; code is highlighted (``rich.syntax`` through Pygments,
-imported only when a code artifact is shown)."""
+imported only when a code artifact is shown).
+
+While the lock holder (an agent revising it) streams a draft, the body shows the draft as it
+grows instead: ``drafts:get`` (durable, ~250 ms) merged with ``streams:forArtifact`` (the
+tail, ~30 ms), under a "writing" line with a cursor. When the hold ends (saved, released) the
+draft goes away and the new version shows."""
 
 from __future__ import annotations
 
@@ -15,14 +20,15 @@ from textual.widgets import Static
 
 from collab.widgets.keys import artifact_bindings
 from collab.widgets.lock_badge import lock_badge
+from collab.widgets.streams import draft_row_matches, merge
 from collab.widgets.timefmt import ago
 
 MARKDOWN_KINDS = {"markdown", "md", "doc", "document", "note", "notes", "text"}
 LANG_BY_KIND = {"python": "python", "code": "python", "json": "json", "toml": "toml"}
 
 
-def body_renderable(art: dict[str, Any]) -> RenderableType:
-    content = str(art.get("content") or "")
+def body_renderable(art: dict[str, Any], content: str | None = None) -> RenderableType:
+    content = str(art.get("content") or "") if content is None else content
     kind = str(art.get("kind", "markdown")).lower()
     language = art.get("language") or (None if kind in MARKDOWN_KINDS else LANG_BY_KIND.get(kind, kind))
     if not content.strip():
@@ -50,6 +56,9 @@ class DocumentView(VerticalScroll, can_focus=True):
         self.names = names if names is not None else {}  # actorId -> handle (from members)
         self.artifact: dict[str, Any] | None = None
         self.stale = False
+        self.draft: dict[str, Any] | None = None  # drafts:get of the shown artifact
+        self.draft_row: dict[str, Any] | None = None  # streams:forArtifact of the shown artifact
+        self._shown: tuple[Any, ...] | None = None  # what the body renders now (skip equal renders)
 
     def compose(self) -> ComposeResult:
         yield Static(id="doc-header")
@@ -59,13 +68,67 @@ class DocumentView(VerticalScroll, can_focus=True):
         self.border_title = "Document"
 
     def show(self, art: dict[str, Any] | None) -> None:
-        changed_body = (art or {}).get("content") != (self.artifact or {}).get("content") or \
-            (art or {}).get("_id") != (self.artifact or {}).get("_id")
         self.artifact = art
         self.refresh_header()
-        if changed_body:
-            body = self.query_one("#doc-body", Static)
-            body.update(body_renderable(art) if art else Text("Select an artifact.", style="dim"))
+        self._render_body()
+
+    def set_draft(self, draft: dict[str, Any] | None) -> None:
+        # Kept even if it names another artifact than the shown one: the three queries of a
+        # newly selected artifact arrive in any order; rendering only uses a matching draft.
+        self.draft = draft
+        self.refresh_header()
+        self._render_body()
+
+    def set_draft_row(self, row: dict[str, Any] | None) -> None:
+        had = self.draft_row is not None
+        self.draft_row = row
+        if had != (row is not None):
+            self.refresh_header()
+        self._render_body()
+
+    @property
+    def draft_text(self) -> str | None:
+        """The draft as it grows (durable content + live tail), or None when nobody drafts.
+        Before the first durable ``drafts:append`` there is no draft row yet, only the tail
+        (base 0): it shows at once."""
+        draft = self.draft if self._mine(self.draft) and (self.draft or {}).get("status", "live") == "live" else None
+        row = self.draft_row if self._mine(self.draft_row) else None
+        if draft is None:
+            return merge("", row) if row is not None else None
+        return merge(str(draft.get("content") or ""), row if draft_row_matches(draft, row) else None)
+
+    def _mine(self, row: dict[str, Any] | None) -> bool:
+        return row is not None and row.get("artifactId") == (self.artifact or {}).get("_id")
+
+    def _drafting_holder(self) -> str | None:
+        """The handle of the holder streaming a draft into the shown artifact, if any."""
+        lock = (self.artifact or {}).get("lock") or {}
+        holder = lock.get("holder") or {}
+        if not (self._mine(self.draft) or self._mine(self.draft_row)) or not lock.get("held"):
+            return None
+        if holder.get("handle") == self.me:
+            return None  # our own hold is shown by the editor, not here
+        return str(holder.get("handle") or "?")
+
+    def _render_body(self) -> None:
+        art = self.artifact
+        drafting = self._drafting_holder()
+        draft = self.draft_text if drafting else None
+        key = (None,) if art is None else (art.get("_id"), art.get("content"), draft)
+        if key == self._shown:
+            return
+        self._shown = key
+        body = self.query_one("#doc-body", Static)
+        if art is None:
+            body.update(Text("Select an artifact.", style="dim"))
+        elif draft is not None:
+            # Plain text, not Markdown: a half-written fence or table re-flowing every 30 ms
+            # would make the page jump; the rendered version comes with the save.
+            text = Text(draft)
+            text.append("▌", style="bold yellow")
+            body.update(text)
+        else:
+            body.update(body_renderable(art))
 
     def refresh_header(self) -> None:
         art = self.artifact
@@ -88,6 +151,11 @@ class DocumentView(VerticalScroll, can_focus=True):
         if lock.get("held") and lock.get("holder"):
             text.append("\n")
             text.append_text(lock_badge(lock["holder"], int(lock.get("queueLength") or 0), now, self.me))
+        drafting = self._drafting_holder()
+        if drafting:
+            text.append("\n")
+            base = (self.draft or {}).get("baseVersion") or art.get("version", "?")
+            text.append(f"✎ @{drafting} is writing a draft (from v{base})…", style="italic yellow")
         if self.stale:
             text.append("  (stale: offline)", style="bold red")
         header.update(text)

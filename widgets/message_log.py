@@ -1,6 +1,8 @@
 """The discussion log: messages of the space, live, including agents' replies while they
-stream (``state: streaming``, body growing). Decisions are marked. Only changed messages are
-re-rendered, so a reply streaming at ~30 ms does not rebuild the whole log."""
+stream. Two inputs: ``messages:list`` (durable bodies, ~250 ms steps) and ``streams:forSpace``
+(the not-yet-persisted tails, ~30 ms); a streaming reply shows ``merge(body, tail)`` with a
+cursor. Decisions are marked. Only changed messages are re-rendered, so replies streaming at
+~30 ms do not rebuild the whole log."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from collab.widgets.keys import binding
+from collab.widgets.streams import merge, rows_by_message
 
 
-def message_prompt(msg: dict[str, Any], me: str = "") -> Text:
+def message_prompt(msg: dict[str, Any], me: str = "", live: dict[str, Any] | None = None) -> Text:
     kind = msg.get("authorKind", "human")
     handle = str(msg.get("authorHandle", "?"))
     text = Text()
@@ -32,7 +35,8 @@ def message_prompt(msg: dict[str, Any], me: str = "") -> Text:
         text.append(f" ✗ failed: {msg.get('error') or ''}", style="bold red")
     text.append("\n")
     body = str(msg.get("body", ""))
-    text.append(body)
+    # Only a streaming reply has a tail; a finished one's row is deleted in the same commit.
+    text.append(merge(body, live) if state == "streaming" else body)
     if state == "streaming":
         text.append("▌", style="bold yellow")  # no blink: terminals differ, snapshots flake
     return text
@@ -49,7 +53,7 @@ class MessageLog(OptionList):
         super().__init__(**kwargs)
         self.me = me
         self.messages: list[dict[str, Any]] = []
-        self.extra: dict[str, str] = {}  # messageId -> live text from a fast stream
+        self.live: dict[str, dict[str, Any]] = {}  # messageId -> its live row (streams:forSpace)
 
     def on_mount(self) -> None:
         self.border_title = "Discussion"
@@ -60,6 +64,26 @@ class MessageLog(OptionList):
         if idx is None or idx >= len(self.messages):
             return None
         return self.messages[idx]
+
+    def _prompt(self, msg: dict[str, Any]) -> Text:
+        return message_prompt(msg, self.me, self.live.get(str(msg["_id"])))
+
+    def set_live(self, rows: list[dict[str, Any]] | None) -> None:
+        """New tails (every ~30 ms while agents stream): re-render the messages whose row changed."""
+        old, self.live = self.live, rows_by_message(rows)
+        changed = False
+        for i, msg in enumerate(self.messages):
+            mid = str(msg["_id"])
+            if old.get(mid) != self.live.get(mid) and i < self.option_count:
+                self.replace_option_prompt_at_index(i, self._prompt(msg))
+                changed = True
+        if changed:
+            self._follow()
+
+    def _follow(self) -> None:
+        # A growing reply at the bottom stays in view while the reader is at the end.
+        if self.highlighted is not None and self.highlighted >= len(self.messages) - 1:
+            self.scroll_end(animate=False)
 
     def set_messages(self, messages: list[dict[str, Any]]) -> None:
         old = self.messages
@@ -72,13 +96,15 @@ class MessageLog(OptionList):
                                    disabled=True))
             return
         if same_ids:
-            for i, (a, b) in enumerate(zip(old, messages)):
-                if a != b:
-                    self.replace_option_prompt_at_index(i, message_prompt(b, self.me))
+            changed = [i for i, (a, b) in enumerate(zip(old, messages)) if a != b]
+            for i in changed:
+                self.replace_option_prompt_at_index(i, self._prompt(messages[i]))
+            if changed:
+                self._follow()
             return
         keep = self.highlighted
         self.clear_options()
-        self.add_options([Option(message_prompt(m, self.me), id=str(m["_id"])) for m in messages])
+        self.add_options([Option(self._prompt(m), id=str(m["_id"])) for m in messages])
         if at_end or keep is None:
             self.highlighted = len(messages) - 1
             self.scroll_end(animate=False)
