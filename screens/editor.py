@@ -1,5 +1,11 @@
 """The editor: the artifact's content in a TextArea while this terminal holds its lock.
 
+The screen opens the moment ``e`` is pressed, *before* the lock is granted, and takes the
+keyboard focus in the same step (see :meth:`EditorScreen.open`): keys typed in one burst after
+``e`` land in the TextArea in order instead of reaching the space screen's bindings (where
+``h`` opened the history and the rest was lost). The lock is taken meanwhile; a refusal closes
+the editor and hands the typed text back to the space screen.
+
 ctrl+s saves a new version and releases the lock (one transaction on the server); escape
 releases without saving (the draft is kept); ctrl+r continues in $EDITOR (the app is
 suspended). The session renews the lease in the background; if the hold is lost (expired,
@@ -36,33 +42,92 @@ class EditorScreen(Screen[dict[str, Any] | None]):
         binding("editor.external", "external", description="$EDITOR", priority=True),
     ]
 
-    def __init__(self, session: SpaceSession, artifact: dict[str, Any], hold: Hold) -> None:
+    def __init__(self, session: SpaceSession, artifact: dict[str, Any], hold: Hold | None = None,
+                 text: str | None = None) -> None:
+        """``hold=None``: take the lock after opening. ``text``: start from text typed earlier
+        (a refused attempt) instead of the artifact's content."""
         super().__init__()
         self.session = session
         self.artifact = artifact
         self.hold = hold
         self._live = LiveBinding(self, self._on_artifact)
         self.saving = False
+        self.closed = False
+        self._original = str(artifact.get("content") or "")
+        # Built here, not in compose, so :meth:`open` can focus it before it is even mounted.
+        self.area = TextArea(self._original if text is None else text, id="editor-area", show_line_numbers=False,
+                             soft_wrap=True, tab_behavior="indent")
+        language = artifact.get("language") or ("markdown" if artifact.get("kind") == "markdown" else None)
+        try:
+            if language:
+                self.area.language = str(language)
+        except Exception:  # no tree-sitter grammar for it: plain text is fine
+            pass
+        self._acquiring: asyncio.Task[None] | None = None
+
+    def open(self, app: Any, callback: Any) -> None:
+        """Push this screen and focus its TextArea in one synchronous step. Textual sends each
+        key to the focused widget of the top screen; until a freshly pushed screen has mounted
+        and focused something, keys go to the screen itself and are dropped. Focusing here,
+        before the app handles the next key, closes that window (the TextArea's queue keeps
+        the keys until it has mounted)."""
+        app.push_screen(self, callback=callback)
+        self.set_focus(self.area, scroll_visible=False)
 
     def compose(self) -> ComposeResult:
         yield Static(id="editor-banner")
-        language = self.artifact.get("language") or ("markdown" if self.artifact.get("kind") == "markdown" else None)
-        area = TextArea(str(self.artifact.get("content") or ""), id="editor-area", show_line_numbers=False,
-                        soft_wrap=True, tab_behavior="indent")
-        try:
-            if language:
-                area.language = str(language)
-        except Exception:  # no tree-sitter grammar for it: plain text is fine
-            pass
-        yield area
+        yield self.area
         yield Footer()
 
     def on_mount(self) -> None:
         self.session.on_hold_lost.append(self._hold_lost)
-        self._live.bind(self.session.watch_artifact(self.hold.artifact_id))
-        self.session.set_presence(artifact_id=self.hold.artifact_id, view="editor")
-        self.query_one(TextArea).focus()
+        self._live.bind(self.session.watch_artifact(str(self.artifact["_id"])))
+        self.session.set_presence(artifact_id=str(self.artifact["_id"]), view="editor")
+        self.area.focus()
+        if self.hold is None:
+            self._acquiring = asyncio.get_running_loop().create_task(self._acquire())
         self._draw_banner()
+
+    @property
+    def typed(self) -> bool:
+        return self.text != self._original
+
+    async def _acquire(self) -> None:
+        aid = str(self.artifact["_id"])
+        try:
+            got = await self.session.acquire(aid)
+        except Exception as exc:
+            if not self.closed:
+                what = "Cannot lock" if isinstance(exc, ConvexError) else "Cannot lock (backend unreachable?)"
+                self._close({"error": f"{what}: {error_text(exc)}"})
+            return
+        if self.closed:  # escape while the lock was on its way: give it back
+            if isinstance(got, Hold):
+                await self.session.cancel_edit()
+            return
+        if not isinstance(got, Hold):
+            self._close({"conflict": got})
+            return
+        self.hold = got
+        if got.base_version != self.artifact.get("version"):
+            # Someone saved between the document on screen and the grant.
+            fresh = await self.session.artifact(aid)
+            if not self.typed:
+                self.area.load_text(str(fresh.get("content") or ""))
+                self._original = self.text
+            else:
+                self.notify(f"v{got.base_version} was saved while the lock was being taken; your text is "
+                            f"based on v{self.artifact.get('version')}.", severity="warning", timeout=8)
+            self.artifact = fresh
+        self._draw_banner()
+
+    def _close(self, result: dict[str, Any] | None) -> None:
+        """Leave without saving; a refused lock hands the typed text back (never lost)."""
+        self.closed = True
+        if result is not None and self.typed:
+            result["text"] = self.text
+        self.session.set_presence(typing=False, view="space")
+        self.dismiss(result)
 
     def on_unmount(self) -> None:
         self._live.close()
@@ -83,6 +148,12 @@ class EditorScreen(Screen[dict[str, Any] | None]):
     def _draw_banner(self) -> None:
         h = self.hold
         text = Text(no_wrap=True, overflow="ellipsis")
+        if h is None:
+            text.append(" LOCKING ", style="bold black on yellow")
+            text.append(f" {self.artifact.get('title', '')}", style="bold")
+            text.append("  taking the lock… (type away: your keys are kept)", style="yellow")
+            self.query_one("#editor-banner", Static).update(text)
+            return
         text.append(" EDITING ", style="bold black on green" if not h.lost_reason else "bold white on red")
         text.append(f" {self.artifact.get('title', '')}", style="bold")
         text.append(f" (from v{h.base_version})", style="dim")
@@ -99,7 +170,7 @@ class EditorScreen(Screen[dict[str, Any] | None]):
 
     @property
     def text(self) -> str:
-        return self.query_one(TextArea).text
+        return self.area.text
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         self.session.set_presence(typing=True)
@@ -109,6 +180,10 @@ class EditorScreen(Screen[dict[str, Any] | None]):
             return
         self.saving = True
         try:
+            if self.hold is None and self._acquiring is not None:
+                await asyncio.shield(self._acquiring)  # ctrl+s typed in the same burst as e
+            if self.hold is None:
+                return  # refused: _acquire closed the editor and kept the text
             if self.hold.lost_reason:
                 got = await self.session.acquire(self.hold.artifact_id)
                 if isinstance(got, LockConflict):
@@ -132,9 +207,11 @@ class EditorScreen(Screen[dict[str, Any] | None]):
         self.dismiss(result)
 
     async def action_cancel(self) -> None:
-        await self.session.cancel_edit(keep_draft=True)
-        self.session.set_presence(typing=False, view="space")
-        self.dismiss(None)
+        self.closed = True
+        if self.hold is not None:
+            await self.session.cancel_edit(keep_draft=True)
+        # else the lock is still on its way; _acquire releases it when it arrives
+        self._close(None)
 
     def action_external(self) -> None:
         cmd = self.session.config.ui.editor_command()
@@ -163,7 +240,7 @@ class EditorScreen(Screen[dict[str, Any] | None]):
                 self.notify(f"{cmd[0]} exited with {code}; text unchanged.", severity="warning")
                 return
             with open(path, encoding="utf-8") as f:
-                self.query_one(TextArea).load_text(f.read())
+                self.area.load_text(f.read())
         except OSError as exc:
             self.notify(f"Cannot run {cmd[0]}: {exc}", severity="error")
         finally:

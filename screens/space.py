@@ -49,6 +49,7 @@ class SpaceScreen(Screen[None]):
         self.members: list[dict[str, Any]] = []
         self.artifacts: list[dict[str, Any]] = []
         self.seen_notifications: set[str] = set()
+        self.unsaved: dict[str, str] = {}  # artifactId -> text typed while a refused lock was asked for
         s = self
         self._artifacts = LiveBinding(self, s._on_artifacts)
         self._locks = LiveBinding(self, s._on_locks)
@@ -194,37 +195,49 @@ class SpaceScreen(Screen[None]):
 
     # ------------------------------------------------------------------ artifact actions
 
-    @work(exclusive=True, group="edit")
-    async def action_edit_artifact(self) -> None:
+    def action_edit_artifact(self) -> None:
+        """Synchronous on purpose (a priority binding runs it in the app's key loop): the editor
+        is on screen and focused before the next key is read, and takes the lock itself."""
         art = self._need_artifact()
-        if art is None:
+        if art is None or isinstance(self.app.screen, EditorScreen):
             return
-        try:
-            got = await self.session.acquire(str(art["_id"]))
-        except ConvexError as exc:
-            self.notify(f"Cannot lock: {error_text(exc)}", severity="error")
+        aid = str(art["_id"])
+        editor = EditorScreen(self.session, art, text=self.unsaved.pop(aid, None))
+        editor.open(self.app, lambda result: self._editor_closed(art, result))
+
+    def _editor_closed(self, art: dict[str, Any], result: dict[str, Any] | None) -> None:
+        self.query_one(ArtifactTree).focus()
+        if not result:
             return
-        except Exception as exc:
-            self.notify(f"Cannot lock (backend unreachable?): {error_text(exc)}", severity="error")
-            return
+        if result.get("text"):
+            # Typed while a lock that was refused was being asked for: kept for the next `e`.
+            self.unsaved[str(art["_id"])] = str(result["text"])
+        if "conflict" in result:
+            self._refused(art, result["conflict"], bool(result.get("text")))
+        elif "error" in result:
+            self.notify(str(result["error"]), severity="error")
+        elif "version" in result:
+            granted = result.get("grantedTo")
+            extra = f"; the lock went to @{granted['handle']}" if granted else ""
+            self.notify(f"Saved v{result.get('version')}{extra}.")
+
+    @work(exclusive=True, group="edit")
+    async def _refused(self, art: dict[str, Any], got: LockConflict | Queued, kept: bool) -> None:
+        if kept:
+            self.notify("What you typed is kept: it will be in the editor when you get the lock.", timeout=6)
         if isinstance(got, LockConflict):
             wait = await self.app.push_screen_wait(LockConflictDialog(str(art.get("title")), got, self.session.clock()))
             if wait:
                 await self._wait_for_lock(art)
-            return
-        if isinstance(got, Queued):
+        else:
             self.notify(f"You are #{got.position} in the queue.")
-            return
-        await self._open_editor(art, got)
 
     async def _open_editor(self, art: dict[str, Any], hold: Hold) -> None:
+        """The queue handed us the lock already: open on the fresh content under that hold."""
         fresh = await self.session.artifact(str(art["_id"]))
-        result = await self.app.push_screen_wait(EditorScreen(self.session, fresh, hold))
-        if result:
-            granted = result.get("grantedTo")
-            extra = f"; the lock went to @{granted['handle']}" if granted else ""
-            self.notify(f"Saved v{result.get('version')}{extra}.")
-        self.query_one(ArtifactTree).focus()
+        aid = str(art["_id"])
+        EditorScreen(self.session, fresh, hold, text=self.unsaved.pop(aid, None)).open(
+            self.app, lambda result: self._editor_closed(art, result))
 
     async def _wait_for_lock(self, art: dict[str, Any]) -> None:
         try:

@@ -20,7 +20,9 @@ def binding(binding_id: str, action: str, *, show: bool = True, priority: bool =
 def artifact_bindings() -> list[Binding]:
     """The artifact scope: live on the tree and the document view (same keys, same actions)."""
     return [
-        binding("artifact.edit", "screen.edit_artifact", description="Edit"),
+        # Priority: resolved in the app's own key loop, in order with the keys typed after it,
+        # so the editor is focused before the next key is dispatched (no key is lost to a race).
+        binding("artifact.edit", "screen.edit_artifact", description="Edit", priority=True),
         binding("artifact.new", "screen.new_artifact", description="New"),
         binding("artifact.history", "screen.history", description="History"),
         binding("artifact.wait_lock", "screen.wait_lock", show=False),

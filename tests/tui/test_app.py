@@ -179,3 +179,66 @@ async def test_resize_storm_and_palette(backend: BackendProcess) -> None:
         assert isinstance(app.screen, SpaceScreen)
         names = [c[0] for c in app.screen.palette_commands()]
         assert "Edit Plan" in names and "History of Plan" in names and "Ask @edwin" in names
+
+
+def _burst(app: CollabApp, text: str) -> None:
+    """Queue every key at once, like a terminal delivering a pasted-speed burst (tmux
+    send-keys): no pause between ``e`` and the text, not even the one Pilot.press makes."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    for ch in text:
+        app.post_message(events.Key(_character_to_key(ch), ch))
+
+
+async def test_keys_typed_right_after_e_land_in_the_editor(backend: BackendProcess) -> None:
+    seeded = await asyncio.to_thread(seed_space, backend, _one_doc)
+    app = seeded.app()
+    typed = "hello world: every key counts, even h d r w U"  # h/d/r/w/U are space-screen keys
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: space_ready(app, presence=False))
+        _burst(app, "e" + typed)
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.hold is not None)
+        editor = app.screen
+        await wait_for(pilot, lambda: editor.text == typed + "first text\n")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen))
+        assert (await _get(backend, seeded.ids["doc"]))["content"] == typed + "first text\n"
+
+
+async def test_keys_after_e_and_ctrl_s_in_one_burst_save(backend: BackendProcess) -> None:
+    seeded = await asyncio.to_thread(seed_space, backend, _one_doc)
+    app = seeded.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: space_ready(app, presence=False))
+        await pilot.press("e", *"quick ", "ctrl+s")  # save before the grant may have arrived
+        await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen))
+        await wait_for(pilot, lambda: (app.screen.current or {}).get("version") == 2)
+        assert (await _get(backend, seeded.ids["doc"]))["content"] == "quick first text\n"
+
+
+async def test_text_typed_while_the_lock_is_refused_is_kept(backend: BackendProcess) -> None:
+    seeded = await asyncio.to_thread(seed_space, backend, _one_doc)
+    async with ConvexClient(backend.url, auth=backend.mint_token("alice")) as owner:
+        await owner.mutation(api.spaces.addMember, {"spaceId": seeded.space_id, "handle": "dara",
+                                                    "kind": "agent", "role": "editor"})
+    agent = ConvexClient(backend.url, auth=backend.mint_token("dara", agent=True))
+    await agent.connect()
+    try:
+        await agent.mutation(api.actors.ensure, {})
+        grant = await agent.mutation(api.locks.acquire, {"artifactId": seeded.ids["doc"], "ttlMs": 60_000})
+        app = seeded.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: space_ready(app, presence=False))
+            _burst(app, "eabc")
+            await wait_for(pilot, lambda: isinstance(app.screen, LockConflictDialog))
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen))
+            await agent.mutation(api.locks.release, {"artifactId": seeded.ids["doc"], "token": grant["token"]})
+            await wait_for(pilot, lambda: not ((app.screen.current or {}).get("lock") or {}).get("held"))
+            await pilot.press("e")
+            await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.hold is not None)
+            assert app.screen.text == "abcfirst text\n"
+            await pilot.press("escape")
+    finally:
+        await agent.close()

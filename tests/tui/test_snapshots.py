@@ -78,7 +78,7 @@ def test_editing(snap_compare: Any, fresh_backend: Any, size: tuple[int, int]) -
     async def ready(pilot: Any) -> None:
         await wait_for(pilot, lambda: space_ready(app))
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.hold is not None)
         await pilot.press("end")
         await pilot.press(*"Edited here")
 

@@ -92,12 +92,12 @@ def test_two_panes_one_backend_live_lock_and_save(tmux: Tmux) -> None:
     tmux.start("b", "bob", 60)  # joins the same backend and space (a second tmux pane)
     tmux.wait("b", lambda s: "Release notes v1" in s and "● live" in s)
 
+    # `e` and the text in one burst, no pause: keys typed while the lock is being taken must
+    # land in the editor (they used to reach the space screen: `h` opened the history).
     tmux.send("a", "e")
-    tmux.wait("a", lambda s: "EDITING" in s)
+    tmux.send("a", "-l", "Shipped the live lock badges. ")
+    tmux.wait("a", lambda s: "EDITING" in s and "Shipped the live lock badges." in s)
     tmux.wait("b", lambda s: "■ @alice" in s)  # B shows the lock badge with A's name
-    for word in "Shipped the live lock badges.".split():
-        tmux.send("a", "-l", word + " ")
-    tmux.wait("a", lambda s: "Shipped the live lock badges." in s)
     tmux.send("a", "C-s")
     tmux.wait("a", lambda s: "EDITING" not in s)
     # B updates by itself: new version, new content, badge gone; no key was sent to B.
