@@ -5,6 +5,7 @@ error screen with a retry, never a traceback."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from collab.screens.session import SpaceSession
 from collab.screens.startup import ErrorScreen, StartingScreen
 from collab.tui.bootstrap import BootstrapError, LaunchOptions, connect, load
 from collab.tui.palette import ScreenCommands
+from collab.tui.run import resume_gc
 from collab.widgets.keys import binding
 
 
@@ -43,12 +45,17 @@ class CollabApp(App[None]):
         self.clock = clock or time.time
         self.session: SpaceSession | None = None
         self.startup_error: str | None = None
+        if os.environ.get("COLLAB_FRAME_LOG"):  # benchmarks: per-frame timings (collab.tui.frame_log)
+            from collab.tui.frame_log import install
+
+            install(os.environ["COLLAB_FRAME_LOG"])
 
     # ------------------------------------------------------------------ start
 
     def on_mount(self) -> None:
         self.push_screen(StartingScreen("Loading the config…"))
         self.start()
+        self.set_timer(5, resume_gc)  # in case no screen below gets to it
 
     @work(exclusive=True, group="start")
     async def start(self) -> None:
@@ -63,10 +70,14 @@ class CollabApp(App[None]):
         except BootstrapError as exc:
             self.config = None  # reload the file on retry: the user may have fixed it
             self.startup_error = str(exc)
+            resume_gc()
             if await self.push_screen_wait(ErrorScreen("collab cannot start", str(exc))):
                 self.start()
             return
         await self.switch_screen(SpaceScreen(self.session))
+        # The collector was paused for the start (collab.tui.run.pause_gc); the space screen's
+        # first frame with its live data is drawn well within this.
+        self.set_timer(0.5, resume_gc)
 
     def _step(self, what: str) -> None:
         if isinstance(self.screen, StartingScreen):

@@ -48,8 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_app(args: argparse.Namespace) -> int:
+    from collab.tui.run import pause_gc, run
+
+    pause_gc()  # before the heavy imports: see collab.tui.run.pause_gc
     from collab.tui.bootstrap import LaunchOptions
-    from collab.tui.run import run
 
     options = LaunchOptions(url=args.url, space=args.space, config_path=args.config, data_dir=args.data_dir)
     return run(options)
