@@ -306,6 +306,19 @@ class SpaceSession:
     async def mark_decision(self, message_id: str, decision: bool) -> None:
         await self.client.mutation(api.messages.markDecision, {"messageId": message_id, "decision": decision})
 
+    async def cancel_runs(self) -> list[str]:
+        """Cancel the space's unfinished agent runs; the reason (who stopped it) becomes the
+        text of their streaming replies. Returns the handles of the agents stopped."""
+        found = await asyncio.gather(*(self.client.query(api.runs.list, {"spaceId": self.space_id, "status": st})
+                                       for st in ("queued", "claimed", "streaming")))
+        active = [r for rows in found for r in rows or []]
+        reason = f"cancelled by @{self.handle}"
+        await asyncio.gather(*(self.client.mutation(api.runs.cancel, {"runId": r["_id"], "reason": reason})
+                               for r in active))
+        names = await self.client.query(api.spaces.members, {"spaceId": self.space_id})
+        handle_of = {str(m["actorId"]): str(m["handle"]) for m in names or []}
+        return [handle_of.get(str(r.get("agentId")), "?") for r in active]
+
     async def mark_read(self, notification_id: str | None = None) -> None:
         args = {"notificationId": notification_id} if notification_id else {}
         await self.client.mutation(api.notifications.markRead, args)

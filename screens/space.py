@@ -13,7 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Static, TextArea
 
 from collab.backend_client import ConnectionState, ConnectionStatus, ConvexError
 from collab.screens.dialogs import LockConflictDialog, Prompt
@@ -28,6 +28,7 @@ from collab.widgets.document_view import DocumentView
 from collab.widgets.keys import binding
 from collab.widgets.live import LiveBinding
 from collab.widgets.message_log import MessageLog
+from collab.widgets.outline import OutlinePanel
 from collab.widgets.presence_bar import PresenceBar
 
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9][A-Za-z0-9_.-]*)")
@@ -62,6 +63,7 @@ class SpaceScreen(Screen[None]):
         self._draft = LiveBinding(self, lambda d: s.query_one(DocumentView).set_draft(d), lambda e: None)
         self._draft_stream = LiveBinding(self, lambda r: s.query_one(DocumentView).set_draft_row(r), lambda e: None)
         self._notifications = LiveBinding(self, s._on_notifications)
+        self._outline = LiveBinding(self, lambda o: s.query_one(OutlinePanel).set_outline(o))
         self._unsub_state: Callable[[], None] | None = None
         self.locks: list[dict[str, Any]] = []
 
@@ -77,7 +79,9 @@ class SpaceScreen(Screen[None]):
             yield ArtifactTree(clock, me, id="tree")
             yield DocumentView(clock, me, self.names, id="document")
         with Vertical(id="discussion"):
-            yield MessageLog(me, id="log")
+            with Horizontal(id="discussion-row"):
+                yield MessageLog(me, id="log")
+                yield OutlinePanel(id="outline")
             yield Composer(id="composer")
         yield PresenceBar(me, id="presence")
         yield Footer()
@@ -98,7 +102,7 @@ class SpaceScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         for b in (self._artifacts, self._locks, self._doc, self._members, self._presence, self._messages,
-                  self._streams, self._draft, self._draft_stream, self._notifications):
+                  self._streams, self._draft, self._draft_stream, self._notifications, self._outline):
             b.close()
         if self._unsub_state:
             self._unsub_state()
@@ -345,17 +349,16 @@ class SpaceScreen(Screen[None]):
         composer = self.query_one(Composer)
         if art is not None and art.get("slug"):
             composer.value = f"#{art['slug']} " + composer.value
-            composer.cursor_position = len(composer.value)
         composer.focus()
 
     # ------------------------------------------------------------------ discussion
 
-    @on(Input.Changed, "#composer")
-    def _typing(self, event: Input.Changed) -> None:
-        self.session.set_presence(typing=bool(event.value))
+    @on(TextArea.Changed, "#composer")
+    def _typing(self, event: TextArea.Changed) -> None:
+        self.session.set_presence(typing=bool(event.text_area.text))
 
-    @on(Input.Submitted, "#composer")
-    async def _send(self, event: Input.Submitted) -> None:
+    @on(Composer.Submitted)
+    async def _send(self, event: Composer.Submitted) -> None:
         body = event.value.strip()
         if not body:
             return
@@ -399,7 +402,6 @@ class SpaceScreen(Screen[None]):
         composer = self.query_one(Composer)
         if msg is not None:
             composer.value = f"@{msg.get('authorHandle')} "
-            composer.cursor_position = len(composer.value)
         composer.focus()
 
     def action_copy_message(self) -> None:
@@ -407,6 +409,32 @@ class SpaceScreen(Screen[None]):
         if msg is not None:
             self.app.copy_to_clipboard(str(msg.get("body", "")))
             self.notify("Copied the message (OSC 52).")
+
+    def action_toggle_sidebar(self) -> None:
+        """Decisions and open questions beside the log; the query lives only while shown."""
+        panel = self.query_one(OutlinePanel)
+        panel.display = not panel.display
+        if panel.display:
+            self._outline.bind(self.session.watch_outline())
+        else:
+            self._outline.close()
+
+    @work(exclusive=True, group="cancel-runs")
+    async def action_cancel_runs(self) -> None:
+        """Stop every agent run of this space that has not finished (queued, claimed,
+        streaming): the worker stops the stream within a second and the reply says so."""
+        try:
+            stopped = await self.session.cancel_runs()
+        except ConvexError as exc:
+            self.notify(f"Cannot stop: {error_text(exc)}", severity="error")
+            return
+        except Exception as exc:
+            self.notify(f"Cannot stop (backend unreachable?): {error_text(exc)}", severity="error")
+            return
+        if stopped:
+            self.notify(f"Stopped {', '.join('@' + h for h in stopped)}.")
+        else:
+            self.notify("No agent is working in this space.")
 
     def action_export_discussion(self) -> None:
         path = Path.cwd() / f"discussion-{self.session.space_name}.md"
@@ -441,6 +469,10 @@ class SpaceScreen(Screen[None]):
                 (f"Discuss {t}", "Write a message referring to it", self.action_discuss),
                 (f"Force unlock {t}", "Owners: open the lock with a reason", self.action_force_unlock),
             ]
+        cmds += [("Show or hide decisions and open questions", "The outline beside the discussion",
+                  self.action_toggle_sidebar),
+                 ("Stop the agents replying", "Cancel the running agent runs of this space",
+                  self.action_cancel_runs)]
         msg = self.query_one(MessageLog).selected
         if msg is not None:
             cmds.append(("Mark the selected message as a decision" if not msg.get("decision")
@@ -454,5 +486,4 @@ class SpaceScreen(Screen[None]):
     def _start_message(self, text: str) -> None:
         composer = self.query_one(Composer)
         composer.value = text
-        composer.cursor_position = len(text)
         composer.focus()

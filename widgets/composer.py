@@ -1,5 +1,8 @@
-"""The composer: one line, enter sends. Completion of ``@handles`` (members, ``@all``) and
-``#artifact`` slugs as inline suggestions, accepted with tab or right arrow."""
+"""The composer: a message of one or more lines. ``enter`` sends, ``ctrl+j`` / ``alt+enter``
+add a line (``shift+enter`` and ``ctrl+enter`` do not reach apps through most terminals and
+tmux). Completion of ``@handles`` (members, ``@all``) and ``#artifact`` slugs shows as an inline
+suggestion after the cursor, accepted with tab or right arrow. It grows to 4 lines, then
+scrolls."""
 
 from __future__ import annotations
 
@@ -7,25 +10,16 @@ import re
 from typing import Any
 
 from textual.binding import Binding
-from textual.suggester import Suggester
-from textual.widgets import Input
+from textual.message import Message
+from textual.widgets import TextArea
+
+from collab.widgets.keys import binding
 
 _LAST_WORD = re.compile(r"(?:^|(?<=\s))([@#])([A-Za-z0-9_.-]*)$")
 
 
-class RefSuggester(Suggester):
-    """Suggests the rest of the ``@handle`` or ``#slug`` being typed at the end of the line."""
-
-    def __init__(self) -> None:
-        super().__init__(use_cache=False, case_sensitive=True)
-        self.handles: list[str] = []
-        self.slugs: list[str] = []
-
-    async def get_suggestion(self, value: str) -> str | None:
-        return complete(value, self.handles, self.slugs)
-
-
 def complete(value: str, handles: list[str], slugs: list[str]) -> str | None:
+    """The whole value with the ``@handle`` / ``#slug`` being typed at its end completed."""
     m = _LAST_WORD.search(value)
     if not m:
         return None
@@ -37,21 +31,61 @@ def complete(value: str, handles: list[str], slugs: list[str]) -> str | None:
     return None
 
 
-class Composer(Input):
-    BINDINGS = [Binding("tab", "accept_suggestion", "Complete", show=False)]
+class Composer(TextArea):
+    BINDINGS = [
+        # Priority: a TextArea inserts a line break on enter before bindings are looked at.
+        binding("discussion.send", "submit", description="Send", priority=True),
+        binding("discussion.newline", "newline", description="New line", priority=True, show=False),
+        binding("discussion.cancel_runs", "screen.cancel_runs", description="Stop agents", show=False),
+        Binding("tab", "accept_suggestion", "Complete", show=False),
+    ]
+
+    class Submitted(Message):
+        def __init__(self, composer: Composer, value: str) -> None:
+            super().__init__()
+            self.composer = composer
+            self.value = value
+
+        @property
+        def control(self) -> Composer:
+            return self.composer
 
     def __init__(self, **kwargs: Any) -> None:
-        self.ref_suggester = RefSuggester()
-        super().__init__(placeholder="Message… (@agent asks, #artifact refers)", suggester=self.ref_suggester,
-                         **kwargs)
+        super().__init__(placeholder="Message… (@agent asks, #artifact refers, ^j new line)", soft_wrap=True,
+                         show_line_numbers=False, compact=True, tab_behavior="focus", **kwargs)
+        self.handles: list[str] = []
+        self.slugs: list[str] = []
+
+    @property
+    def value(self) -> str:
+        return self.text
+
+    @value.setter
+    def value(self, text: str) -> None:
+        self.load_text(text)
+        self.move_cursor(self.document.end)
 
     def set_completions(self, handles: list[str], slugs: list[str]) -> None:
-        self.ref_suggester.handles = handles
-        self.ref_suggester.slugs = slugs
+        self.handles = handles
+        self.slugs = slugs
+        self.update_suggestion()
+
+    def update_suggestion(self) -> None:
+        # Only at the very end: a suggestion in the middle of the text would hide what follows.
+        if self.cursor_location != self.document.end:
+            self.suggestion = ""
+            return
+        done = complete(self.text, self.handles, self.slugs)
+        self.suggestion = done[len(self.text):] if done else ""
+
+    def action_submit(self) -> None:
+        self.post_message(self.Submitted(self, self.text))
+
+    def action_newline(self) -> None:
+        self.insert("\n")
 
     def action_accept_suggestion(self) -> None:
-        if self._suggestion and self._suggestion != self.value:
-            self.value = self._suggestion
-            self.cursor_position = len(self.value)
+        if self.suggestion:
+            self.insert(self.suggestion)
         else:
             self.screen.focus_next()

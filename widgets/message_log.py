@@ -31,6 +31,8 @@ def message_prompt(msg: dict[str, Any], me: str = "", live: dict[str, Any] | Non
     state = msg.get("state", "done")
     if state == "streaming":
         text.append(" … replying", style="italic yellow")
+    elif state == "failed" and str(msg.get("error") or "").startswith("cancelled"):
+        text.append(f" ■ stopped: {msg.get('error')}", style="bold yellow")  # ctrl+g, not a fault
     elif state == "failed":
         text.append(f" ✗ failed: {msg.get('error') or ''}", style="bold red")
     text.append("\n")
@@ -48,6 +50,8 @@ class MessageLog(OptionList):
         binding("discussion.reply", "screen.reply", description="Reply"),
         binding("discussion.copy", "screen.copy_message", show=False),
         binding("discussion.export", "screen.export_discussion", show=False),
+        binding("discussion.toggle_sidebar", "screen.toggle_sidebar", description="Outline"),
+        binding("discussion.cancel_runs", "screen.cancel_runs", description="Stop agents", show=False),
     ]
     def __init__(self, me: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)

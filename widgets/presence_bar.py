@@ -38,6 +38,11 @@ class PresenceBar(Static):
         self._draw()
 
     def _draw(self) -> None:
+        self.refresh()  # render() lays the items out for the width the bar has right now
+
+    def items(self) -> tuple[list[Text], list[Text]]:
+        """(humans, agents): one Text per person, most relevant first (you, then who is here;
+        agents at work before idle ones), so a narrow pane drops the least useful ones."""
         here: dict[str, dict[str, Any]] = {}
         for row in self.presence:
             h = str(row.get("actorHandle", "?"))
@@ -45,27 +50,56 @@ class PresenceBar(Static):
             cur["typing"] = cur["typing"] or bool(row.get("typing"))
             if row.get("artifactId"):
                 cur["artifacts"].add(self.titles.get(str(row["artifactId"]), "?"))
-        text = Text(no_wrap=True, overflow="ellipsis")
-        humans = [m for m in self.members if m.get("kind") != "agent"]
-        agents = [m for m in self.members if m.get("kind") == "agent"]
-        for m in humans:
+        humans: list[tuple[int, Text]] = []
+        for m in self.members:
+            if m.get("kind") == "agent":
+                continue
             h = str(m.get("handle"))
             info = here.get(h)
-            style = "bold green" if info else "dim"
-            text.append(("● " if info else "○ ") + ("you" if h == self.me else f"@{h}"), style=style)
+            item = Text()
+            item.append(("● " if info else "○ ") + ("you" if h == self.me else f"@{h}"),
+                        style="bold green" if info else "dim")
             if info and info["typing"]:
-                text.append(" ✎typing", style="italic yellow")
+                item.append(" ✎typing", style="italic yellow")
             if info and info["artifacts"]:
-                text.append(" ▸" + ",".join(f"#{a}" for a in sorted(info["artifacts"])), style="cyan")
+                item.append(" ▸" + ",".join(f"#{a}" for a in sorted(info["artifacts"])), style="cyan")
             for held in self.holding.get(h, []):
-                text.append(f" ■#{held}", style="yellow")
-            text.append("  ")
-        if agents:
-            text.append("agents:", style="dim")
-            for m in agents:
-                h = str(m.get("handle"))
-                active = h in here or h in self.holding
-                text.append(f" @{h}", style="bold magenta" if active else "magenta")
-                for held in self.holding.get(h, []):
-                    text.append(f" ■#{held}", style="yellow")
-        self.update(text)
+                item.append(f" ■#{held}", style="yellow")
+            humans.append((0 if h == self.me else 1 if info else 2, item))
+        agents: list[tuple[int, Text]] = []
+        for m in self.members:
+            if m.get("kind") != "agent":
+                continue
+            h = str(m.get("handle"))
+            active = h in here or h in self.holding
+            item = Text(f"@{h}", style="bold magenta" if active else "magenta")
+            for held in self.holding.get(h, []):
+                item.append(f" ■#{held}", style="yellow")
+            agents.append((0 if active else 1, item))
+        # Stable sorts: members keep their order within a rank, so the bar does not shuffle.
+        return ([t for _, t in sorted(humans, key=lambda p: p[0])],
+                [t for _, t in sorted(agents, key=lambda p: p[0])])
+
+    def render(self) -> Text:
+        return fit(*self.items(), self.size.width or 80)
+
+
+def fit(humans: list[Text], agents: list[Text], width: int) -> Text:
+    """Lay the items out in ``width`` cells; what does not fit becomes "+N" (N people left
+    out) instead of a cut-off name. You (the first human) are always shown."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    total = len(humans) + len(agents)
+    shown = 0
+    for group, items in (("", humans), ("agents:", agents)):
+        for i, item in enumerate(items):
+            sep = (2 if out.cell_len else 0) if (group == "" or i == 0) else 1
+            head = (Text(group, style="dim") if group and i == 0 else Text())
+            piece = Text(" " * sep) + head + (Text(" ") if group and i == 0 else Text()) + item
+            left = total - shown - 1
+            room = width - out.cell_len - (len(f" +{left}") if left else 0)
+            if piece.cell_len > room and shown > 0:
+                out.append(f" +{total - shown}", style="bold")
+                return out
+            out.append_text(piece)
+            shown += 1
+    return out
