@@ -106,7 +106,9 @@ class TuiInPty:
                "TERM": "xterm-256color", "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8",
                "COLLAB_TOKEN": token, "COLLAB_FRAME_LOG": str(self.frame_log)}
         collab = str(Path(sys.executable).with_name("collab"))
-        cmd = [collab, "--url", url, "--space", space]
+        # BENCH_TUI_WRAP runs the app under a profiler, e.g.
+        # "python -m pyinstrument -r text -o /tmp/tui.txt" (the frame figures then include its cost).
+        cmd = [*os.environ.get("BENCH_TUI_WRAP", "").split(), collab, "--url", url, "--space", space]
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # child
             os.execvpe(cmd[0], cmd, env)
@@ -145,17 +147,17 @@ class TuiInPty:
     def cpu(self) -> float:
         return proc_cpu(self.pid)
 
-    def frames(self, t0: float, t1: float) -> list[tuple[float, float, bool]]:
-        """(start, seconds, with layout) of every frame that started in [t0, t1]."""
+    def frames(self, t0: float, t1: float) -> list[tuple[float, float, bool, float]]:
+        """(start, seconds, with layout, seconds in GC) of every frame that started in [t0, t1]."""
         out = []
         try:
             lines = self.frame_log.read_text().splitlines()
         except OSError:
             return []
         for line in lines:
-            start, ms, layout = line.split()
+            start, ms, layout, gc_ms = line.split()
             if t0 <= float(start) <= t1:
-                out.append((float(start), float(ms) / 1000, layout == "1"))
+                out.append((float(start), float(ms) / 1000, layout == "1", float(gc_ms) / 1000))
         return out
 
     def stop(self) -> None:
@@ -333,11 +335,12 @@ async def main() -> None:
     frame_p99 = float("nan")
     if tui is not None:
         frames = tui.frames(s0["t"], s1["t"])
-        secs = [f for _, f, _ in frames]
+        secs = [f for _, f, _, _ in frames]
         frame_p99 = pct([x * 1000 for x in secs], 99)
         print(f"  TUI frame time         {summary_ms(secs)}   max {max(secs, default=0) * 1000:.2f} ms   "
               f"(floor p99 <= 16.7 ms; {len(frames) / window:.1f} frames/s, "
-              f"{sum(1 for *_, lay in frames if lay)} with layout)")
+              f"{sum(1 for _, _, lay, _ in frames if lay)} with layout, "
+              f"{sum(1 for *_, g in frames if g)} with a GC pass)")
         print(f"  CPU TUI                {100 * (tui_cpu1 - tui_cpu0) / window:6.1f} %   "
               f"({tui.bytes_out / 1024:.0f} KiB written to the pty in all)")
     else:
