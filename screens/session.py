@@ -297,10 +297,14 @@ class SpaceSession:
 
     # ------------------------------------------------------------------ discussion
 
-    async def post(self, body: str, artifact_id: str | None = None) -> str:
+    async def post(self, body: str, artifact_id: str | None = None, task: str = "reply") -> str:
+        """Post to the space's discussion. ``task="revise"`` asks the mentioned agents to revise
+        the first ``#artifact`` of the body (or ``artifact_id``) under its lock."""
         args: dict[str, Any] = {"spaceId": self.space_id, "body": body}
         if artifact_id:
             args["artifactId"] = artifact_id
+        if task != "reply":
+            args["task"] = task
         return str(await self.client.mutation(api.messages.post, args))
 
     async def mark_decision(self, message_id: str, decision: bool) -> None:

@@ -36,6 +36,27 @@ _MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9][A-Za-z0-9_.-]*)")
 Command = tuple[str, str, Callable[[], Any]]
 
 
+
+NOTIFICATION_TITLES = {"lockGranted": "Lock granted", "lockLost": "Lock lost", "mention": "Mentioned",
+                       "runFailed": "Agent failed"}
+
+# Composer commands: "/revise @edwin #test-plan tighten the intro" asks the mentioned agents to
+# revise the artifact (under its lock) instead of replying in the thread.
+COMMANDS = {"/revise": "revise", "/edit": "revise"}
+
+
+def split_command(body: str) -> tuple[str, str]:
+    """(task, message body) of what was typed; ValueError names the commands for a typo."""
+    if not body.startswith("/"):
+        return "reply", body
+    head, _, rest = body.partition(" ")
+    task = COMMANDS.get(head.lower())
+    if task is None:
+        raise ValueError(f"Unknown command {head}: try /revise @agent #artifact what to change")
+    if "@" not in rest:
+        raise ValueError(f"{head} needs an @agent to do it, e.g. {head} @edwin #test-plan make it shorter")
+    return task, rest.strip()
+
 class SpaceScreen(Screen[None]):
     BINDINGS = [
         binding("space.focus_tree", "focus_pane('tree')", description="Tree", show=False),
@@ -149,10 +170,11 @@ class SpaceScreen(Screen[None]):
             self.seen_notifications.add(str(n["_id"]))
             kind = n.get("kind")
             severity = "error" if kind in ("lockLost", "runFailed") else "information"
+            title = NOTIFICATION_TITLES.get(str(kind), str(kind))
             text = str(n.get("text") or kind)
             if kind == "lockGranted":
                 text += " (press e to edit)"
-            self.notify(text, title=str(kind), severity=severity, timeout=8)
+            self.notify(text, title=title, severity=severity, timeout=8)
         if fresh:
             self._mark_read()
 
@@ -363,10 +385,17 @@ class SpaceScreen(Screen[None]):
         if not body:
             return
         composer = self.query_one(Composer)
-        composer.value = ""
-        self._warn_missing_keys(body)
         try:
-            await self.session.post(body)
+            task, text = split_command(body)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        composer.value = ""
+        self._warn_missing_keys(text)
+        # A revision with no #ref targets the artifact on screen.
+        target = (self.current or {}).get("_id") if task == "revise" and "#" not in text else None
+        try:
+            await self.session.post(text, artifact_id=target, task=task)
         except ConvexError as exc:
             composer.value = body  # keep what was typed
             self.notify(f"Message rejected: {error_text(exc)}", severity="error")

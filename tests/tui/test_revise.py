@@ -1,0 +1,52 @@
+"""Asking agents to revise an artifact from the composer: ``/revise @agent [#artifact] ...``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from collab.backend.testing import BackendProcess
+from collab.backend_client import ConvexClient
+from collab.backend_client.api import api
+from collab.screens.space import split_command
+from collab.widgets.composer import Composer
+
+from .conftest import add_doc, seed_space, space_ready, wait_for
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_split_command() -> None:
+    assert split_command("hello @edwin") == ("reply", "hello @edwin")
+    assert split_command("/revise @edwin #plan shorter") == ("revise", "@edwin #plan shorter")
+    assert split_command("/EDIT @quinn fix typos") == ("revise", "@quinn fix typos")
+    with pytest.raises(ValueError, match="Unknown command /rewise"):
+        split_command("/rewise @edwin x")
+    with pytest.raises(ValueError, match="needs an @agent"):
+        split_command("/revise make it shorter")
+
+
+async def _seed(c: ConvexClient, space_id: str, ids: dict[str, str], backend: Any) -> None:
+    await c.mutation(api.spaces.addMember, {"spaceId": space_id, "handle": "edwin", "kind": "agent", "role": "editor"})
+    ids["doc"] = await add_doc(c, space_id, "Test plan", "Run everything, always, twice.")
+
+
+async def test_revise_command_queues_a_revision_of_the_artifact_on_screen(backend: BackendProcess) -> None:
+    seeded = await asyncio.to_thread(seed_space, backend, _seed)
+    app = seeded.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: space_ready(app, presence=False) and app.screen.current is not None)
+        await pilot.press("f4", *"/rewise @edwin x", "enter")
+        composer = app.screen.query_one(Composer)
+        await wait_for(pilot, lambda: any("Unknown command" in n.message for n in app._notifications))
+        assert composer.text == "/rewise @edwin x"  # nothing lost on a typo
+        composer.value = ""
+        await pilot.press(*"/revise @edwin make it shorter", "enter")
+        await wait_for(pilot, lambda: composer.text == "")
+    async with ConvexClient(backend.url, auth=backend.mint_token("alice")) as c:
+        runs = await c.query(api.runs.list, {"spaceId": seeded.space_id})
+    revisions = [r for r in runs if r.get("kind") == "revise"]
+    assert len(revisions) == 1, runs
+    assert revisions[0]["artifactId"] == seeded.ids["doc"]
