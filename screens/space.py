@@ -59,9 +59,12 @@ def split_command(body: str) -> tuple[str, str]:
 
 class SpaceScreen(Screen[None]):
     BINDINGS = [
-        binding("space.focus_tree", "focus_pane('tree')", description="Tree", show=False),
-        binding("space.focus_document", "focus_pane('document')", description="Doc", show=False),
-        binding("space.focus_discussion", "focus_pane('composer')", description="Chat", show=False),
+        # Priority: resolved in the app's key loop before the keys after them are forwarded, so
+        # "f4 then text" types into the composer (a plain binding would leave the text queued on
+        # the pane being left, where e.g. `e` opens the editor).
+        binding("space.focus_tree", "focus_pane('tree')", description="Tree", show=False, priority=True),
+        binding("space.focus_document", "focus_pane('document')", description="Doc", show=False, priority=True),
+        binding("space.focus_discussion", "focus_pane('composer')", description="Chat", show=False, priority=True),
     ]
 
     def __init__(self, session: SpaceSession) -> None:
@@ -211,7 +214,9 @@ class SpaceScreen(Screen[None]):
         return self.query_one(DocumentView).artifact
 
     def action_focus_pane(self, pane: str) -> None:
-        self.query_one(f"#{pane}").focus()
+        # Screen.set_focus, not Widget.focus(): focus() defers the change (call_later), so keys
+        # typed in the same burst ("f4 then text") would still go to the pane being left.
+        self.set_focus(self.query_one(f"#{pane}"))
 
     def _need_artifact(self) -> dict[str, Any] | None:
         art = self.current

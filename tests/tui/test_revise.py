@@ -50,3 +50,25 @@ async def test_revise_command_queues_a_revision_of_the_artifact_on_screen(backen
     revisions = [r for r in runs if r.get("kind") == "revise"]
     assert len(revisions) == 1, runs
     assert revisions[0]["artifactId"] == seeded.ids["doc"]
+
+
+async def test_keys_typed_right_after_a_pane_key_land_in_that_pane(backend: BackendProcess) -> None:
+    """`f4` then text in one burst: every key reaches the composer (none opens the editor)."""
+    seeded = await asyncio.to_thread(seed_space, backend, _seed)
+    app = seeded.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: space_ready(app, presence=False) and app.screen.current is not None)
+        app.screen.query_one("#tree").focus()
+        await pilot.pause()
+        from textual import events
+        from textual.keys import _character_to_key
+
+        # Queued at once, as a terminal delivers a burst (Pilot.press would pause between keys).
+        app.post_message(events.Key("f4", None))
+        for ch in "/revise @edwin edit here":
+            app.post_message(events.Key(_character_to_key(ch), ch))
+        composer = app.screen.query_one(Composer)
+        await wait_for(pilot, lambda: composer.text == "/revise @edwin edit here", timeout=5)
+        from collab.screens.editor import EditorScreen
+
+        assert not isinstance(app.screen, EditorScreen)
