@@ -194,6 +194,7 @@ class EditorScreen(Screen[dict[str, Any] | None]):
                     self.notify("Queued for the lock; save again when it is yours.", severity="warning")
                     return
                 self.hold = got
+            await self._after_queued_keys()
             result = await self.session.save(self.text)
         except ConvexError as exc:
             self.notify(f"Save rejected: {error_text(exc)}. Your text is kept.", severity="error", timeout=8)
@@ -205,6 +206,13 @@ class EditorScreen(Screen[dict[str, Any] | None]):
             self.saving = False
         self.session.set_presence(typing=False, view="space")
         self.dismiss(result)
+
+    async def _after_queued_keys(self) -> None:
+        """ctrl+s is a priority binding: keys typed just before it in the same burst may still
+        wait in the text box's queue. A callback posted there runs after them."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.area.call_later(lambda: done.done() or done.set_result(None))
+        await done
 
     async def action_cancel(self) -> None:
         self.closed = True

@@ -78,11 +78,14 @@ class Composer(TextArea):
         done = complete(self.text, self.handles, self.slugs)
         self.suggestion = done[len(self.text):] if done else ""
 
+    # Both run from priority bindings, i.e. in the app's key loop, while keys typed just before
+    # them in the same burst may still wait in this widget's queue: queue the work behind them
+    # (call_later posts to this widget's queue), so "abc<enter>" sends "abc", not "".
     def action_submit(self) -> None:
-        self.post_message(self.Submitted(self, self.text))
+        self.call_later(lambda: self.post_message(self.Submitted(self, self.text)))
 
     def action_newline(self) -> None:
-        self.insert("\n")
+        self.call_later(self.insert, "\n")
 
     def action_accept_suggestion(self) -> None:
         if self.suggestion:

@@ -72,3 +72,49 @@ async def test_keys_typed_right_after_a_pane_key_land_in_that_pane(backend: Back
         from collab.screens.editor import EditorScreen
 
         assert not isinstance(app.screen, EditorScreen)
+
+
+async def test_text_and_enter_in_one_burst_sends_all_of_it(backend: BackendProcess) -> None:
+    """Enter is resolved in the app's key loop; the text before it must still be sent whole."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    from collab.widgets.message_log import MessageLog
+
+    seeded = await asyncio.to_thread(seed_space, backend, _seed)
+    app = seeded.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: space_ready(app, presence=False) and app.screen.current is not None)
+        app.post_message(events.Key("f4", None))
+        for ch in "one":
+            app.post_message(events.Key(_character_to_key(ch), ch))
+        app.post_message(events.Key("ctrl+j", None))
+        for ch in "two":
+            app.post_message(events.Key(_character_to_key(ch), ch))
+        app.post_message(events.Key("enter", "\r"))
+        log = app.screen.query_one(MessageLog)
+        await wait_for(pilot, lambda: len(log.messages) == 1)
+        assert log.messages[0]["body"] == "one\ntwo"
+
+
+async def test_ctrl_s_right_after_text_saves_all_of_it(backend: BackendProcess) -> None:
+    """With the lock already held, ctrl+s in the same burst as the text saves the whole text."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    from collab.screens.editor import EditorScreen
+
+    seeded = await asyncio.to_thread(seed_space, backend, _seed)
+    app = seeded.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: space_ready(app, presence=False) and app.screen.current is not None)
+        await pilot.press("f2", "e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.hold is not None)
+        await pilot.press("end")
+        for ch in " Tested.":
+            app.post_message(events.Key(_character_to_key(ch), ch))
+        app.post_message(events.Key("ctrl+s", None))
+        await wait_for(pilot, lambda: not isinstance(app.screen, EditorScreen))
+    async with ConvexClient(backend.url, auth=backend.mint_token("alice")) as c:
+        art = await c.query(api.artifacts.get, {"artifactId": seeded.ids["doc"]})
+    assert art["content"].endswith("twice. Tested."), art["content"]
