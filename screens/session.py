@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol, Any
 
 from collab.backend_client import ConvexClient, ConvexError, LiveQuery, new_idempotency_key
 from collab.backend_client.api import api
@@ -82,6 +82,10 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
+
+class Reviver(Protocol):
+    def revive(self) -> bool: ...
+
 class SpaceSession:
     """One user in one space over one client."""
 
@@ -97,6 +101,8 @@ class SpaceSession:
         client_id: str | None = None,
     ) -> None:
         self.client = client
+        # Embedded backend only: revives it if it dies under us (set by the app's bootstrap).
+        self.keeper: Reviver | None = None
         self.config = config
         self.space_id = space_id
         self.space_name = space_name

@@ -75,9 +75,30 @@ class CollabApp(App[None]):
                 self.start()
             return
         await self.switch_screen(SpaceScreen(self.session))
+        if self.session.keeper is not None:
+            self.session.client.on_state_change(self._connection_changed)
         # The collector was paused for the start (collab.tui.run.pause_gc); the space screen's
         # first frame with its live data is drawn well within this.
         self.set_timer(0.5, resume_gc)
+
+    def _connection_changed(self, status: Any) -> None:
+        if status.state.value == "reconnecting":
+            self._revive_backend()
+
+    @work(exclusive=True, group="revive", thread=True)
+    def _revive_backend(self) -> None:
+        """The embedded backend went away under us: start it again (same port, same data) so
+        the client's own reconnect finds it; no-op if it is alive or another pane revived it."""
+        keeper = self.session.keeper if self.session is not None else None
+        if keeper is None:
+            return
+        try:
+            if keeper.revive():
+                self.call_from_thread(self.notify, "The backend had stopped; it was started again.",
+                                      severity="warning")
+        except Exception as exc:  # shown; the badge keeps counting down the retries
+            self.call_from_thread(self.notify, f"The backend is down and could not be restarted: {exc}",
+                                  severity="error", timeout=10)
 
     def _step(self, what: str) -> None:
         if isinstance(self.screen, StartingScreen):

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from collab.backend.discovery import Discovery, read_discovery
 
@@ -29,8 +30,9 @@ def find_backend(data_dir: Path) -> Discovery | None:
     return read_discovery(data_dir.expanduser().resolve())
 
 
-def start_backend(data_dir: Path, log_dir: Path, *, timeout_s: float = 20.0) -> Discovery:
-    """Join the running backend of ``data_dir`` or spawn one and wait for its discovery file."""
+def start_backend(data_dir: Path, log_dir: Path, *, port: int | None = None, timeout_s: float = 20.0) -> Discovery:
+    """Join the running backend of ``data_dir`` or spawn one and wait for its discovery file.
+    ``port``: listen there (a revived backend keeps its URL, so connected clients reconnect)."""
     data_dir = data_dir.expanduser().resolve()
     found = read_discovery(data_dir)
     if found is not None:
@@ -39,6 +41,8 @@ def start_backend(data_dir: Path, log_dir: Path, *, timeout_s: float = 20.0) -> 
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / LOG_NAME
     cmd = [sys.executable, "-m", "collab.tui.cli", "serve", "--data-dir", str(data_dir), "--quiet"]
+    if port:
+        cmd += ["--port", str(port)]
     with open(log_path, "ab") as log:
         log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
         log.flush()
@@ -69,6 +73,25 @@ def start_backend(data_dir: Path, log_dir: Path, *, timeout_s: float = 20.0) -> 
                 )
         time.sleep(0.03)
     raise BackendStartError(f"the embedded backend did not start within {timeout_s:.0f} s; see {log_path}")
+
+
+class BackendKeeper:
+    """Brings the embedded backend back if it dies under a running app (killed, OOM, a crash).
+
+    The app calls :meth:`revive` when its connection drops. If the data dir's backend is gone
+    (its lock is free), a new one starts on the same port, so the client's own reconnect
+    finds it at the same URL; if another pane revived it first, nothing is started."""
+
+    def __init__(self, data_dir: Path, log_dir: Path, url: str) -> None:
+        self.data_dir, self.log_dir = data_dir, log_dir
+        self.port = urlsplit(url).port
+
+    def revive(self) -> bool:
+        """True if this call started a backend. Raises BackendStartError if it cannot."""
+        if read_discovery(self.data_dir.expanduser().resolve()) is not None:
+            return False
+        start_backend(self.data_dir, self.log_dir, port=self.port)
+        return True
 
 
 def _tail(path: Path, lines: int = 3) -> str:

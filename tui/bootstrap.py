@@ -228,4 +228,9 @@ async def connect(
         await client.close()
         raise BootstrapError(f"cannot connect to {url}: {exc}") from exc
     kwargs: dict[str, Any] = {"clock": clock} if clock else {}
-    return SpaceSession(client, config, space_id=space_id, space_name=name, me=me, **kwargs)
+    session = SpaceSession(client, config, space_id=space_id, space_name=name, me=me, **kwargs)
+    if endpoint.data_dir is not None:
+        from collab.tui.backend_launcher import BackendKeeper
+
+        session.keeper = BackendKeeper(endpoint.data_dir, resolve_paths(data_dir_path=config.data_dir).log_dir, url)
+    return session

@@ -37,13 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_globals(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"collab.tui.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"collab.tui.commands.{name}":
-                raise
-            continue  # a subcommand still being written
-        module.register(sub)
+        importlib.import_module(f"collab.tui.commands.{name}").register(sub)
     return parser
 
 

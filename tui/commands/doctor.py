@@ -125,4 +125,6 @@ def _terminal(r: Report) -> None:
         except (OSError, ValueError, subprocess.SubprocessError):
             r.line(None, "tmux", "could not read the tmux options")
     r.line(True, "clipboard", "OSC 52 (works over SSH when the terminal allows it)")
-    r.line(sys.stdout.isatty() or None, "stdout is a terminal")
+    tty = sys.stdout.isatty()
+    r.line(tty or None, "terminal output",
+           "stdout is a terminal" if tty else "stdout is not a terminal (the app needs one: run collab in a terminal)")
