@@ -142,6 +142,10 @@ async def test_dead_backend_keeps_data_and_reconnects(tmp_path: Path) -> None:
         app = seeded.app()
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: space_ready(app, presence=False))
+            # As with a remote deployment, nobody restarts this backend but the test (the
+            # embedded revival is tested in test_backend_revive.py).
+            assert app.session is not None
+            app.session.keeper = None
             proc.kill()
             badge = app.screen.query_one(ConnectionBadge)
             await wait_for(pilot, lambda: badge.status.state is ConnectionState.RECONNECTING)
