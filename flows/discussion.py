@@ -18,7 +18,7 @@ from collab.backend_client.api import api
 from collab.flows.cadence import Batch, StreamBatcher
 from collab.flows.context import RunContext, RunFailed, error_code
 from collab.flows.errors import LLMError
-from collab.flows.live import new_stream_key
+from collab.flows.live import new_stream_key, pump
 from collab.flows.prompts import discussion_messages
 
 __all__ = ["load_context", "run_discussion"]
@@ -88,12 +88,7 @@ async def stream_reply(ctx: RunContext, message_id: str, messages: list[dict[str
 
     batcher = StreamBatcher(ctx.cadence, on_persist=persist)
     try:
-        async with batcher:
-            async for chunk in ctx.stream(messages):
-                if chunk.text:
-                    batcher.push(chunk.text)
-                    live.add(chunk.text)
-        return batcher.text
+        return await pump(ctx.stream(messages), batcher, live)
     finally:
         ctx.pusher.unregister(live)
         if sink is not None:

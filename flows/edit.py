@@ -26,7 +26,7 @@ from collab.flows.cadence import Batch, StreamBatcher
 from collab.flows.context import RunContext, RunFailed, error_code
 from collab.flows.discussion import finish_message, post_streaming
 from collab.flows.errors import LLMError
-from collab.flows.live import new_stream_key
+from collab.flows.live import new_stream_key, pump
 from collab.flows.prompts import revise_messages
 
 __all__ = ["run_revise", "strip_fences"]
@@ -146,12 +146,7 @@ async def run_revise(ctx: RunContext) -> dict[str, Any]:
     text = ""
     batcher = StreamBatcher(ctx.cadence, on_persist=persist)
     try:
-        async with batcher:
-            async for chunk in ctx.stream(messages):
-                if chunk.text:
-                    batcher.push(chunk.text)
-                    live.add(chunk.text)
-        text = batcher.text
+        text = await pump(ctx.stream(messages), batcher, live)
     except LLMError as exc:
         failure = str(exc)
     except Exception as exc:  # a fenced write refused: the lock is gone

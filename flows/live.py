@@ -19,11 +19,16 @@ import contextlib
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from collab.backend_client import ConvexClient
 from collab.backend_client.api import api
 from collab.flows.clock import Clock, LoopClock
+
+if TYPE_CHECKING:
+    from collab.flows.cadence import StreamBatcher
+    from collab.flows.llm import TokenChunk
 
 __all__ = ["LivePusher", "LiveStream", "new_stream_key"]
 
@@ -138,3 +143,15 @@ class LivePusher:
                         s.pending.insert(0, chunk["text"])
                         s.sent_base = 0  # resend the base with the next push (idempotent)
                 await self.clock.sleep(self.interval)
+
+
+async def pump(chunks: AsyncIterator[TokenChunk], batcher: StreamBatcher, live: LiveStream) -> str:
+    """Feed a model stream to both cadences (the durable batcher and the live UI stream) and
+    flush at the end; returns the whole text."""
+    async with batcher:
+        async for chunk in chunks:
+            if chunk.text:
+                batcher.push(chunk.text)
+                live.add(chunk.text)
+    return batcher.text
+

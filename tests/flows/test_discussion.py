@@ -31,7 +31,7 @@ async def test_three_agent_mention_discussion_streams_interleaved(tmp_path: Path
                                                                   openai_server: OpenAIStreamServer) -> None:
     handles = list(REPLIES)
     for h, text in REPLIES.items():
-        openai_server.script(h, Reply(text, tokens_per_second=40))
+        openai_server.script(h, Reply(text, tokens_per_second=20))  # ~1 s a reply: many UI ticks, even on a loaded machine
     config = make_config(openai_server.base_url, {h: h for h in handles})
     async with world(tmp_path, handles) as w:
         # what a discussion pane watches: the durable list and the live tails

@@ -64,16 +64,23 @@ async def test_cancel_releases_the_lock(backend: BackendProcess) -> None:
         await wait_for(pilot, lambda: not ((app.screen.current or {}).get("lock") or {}).get("held"))
 
 
-async def test_conflict_names_the_agent_and_queue_hands_over(backend: BackendProcess) -> None:
+async def _agent_holds_the_doc(backend: BackendProcess) -> tuple[Any, ConvexClient, dict[str, Any]]:
+    """A space with one doc whose lock the agent @dara holds (a 60 s lease): (seeded, the
+    agent's connected client, its grant). The caller closes the client."""
     seeded = await asyncio.to_thread(seed_space, backend, _one_doc)
     async with ConvexClient(backend.url, auth=backend.mint_token("alice")) as owner:
         await owner.mutation(api.spaces.addMember, {"spaceId": seeded.space_id, "handle": "dara",
                                                     "kind": "agent", "role": "editor"})
     agent = ConvexClient(backend.url, auth=backend.mint_token("dara", agent=True))
     await agent.connect()
+    await agent.mutation(api.actors.ensure, {})
+    grant = await agent.mutation(api.locks.acquire, {"artifactId": seeded.ids["doc"], "ttlMs": 60_000})
+    return seeded, agent, grant
+
+
+async def test_conflict_names_the_agent_and_queue_hands_over(backend: BackendProcess) -> None:
+    seeded, agent, grant = await _agent_holds_the_doc(backend)
     try:
-        await agent.mutation(api.actors.ensure, {})
-        grant = await agent.mutation(api.locks.acquire, {"artifactId": seeded.ids["doc"], "ttlMs": 60_000})
         app = seeded.app()
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: space_ready(app, presence=False))
@@ -222,15 +229,8 @@ async def test_keys_after_e_and_ctrl_s_in_one_burst_save(backend: BackendProcess
 
 
 async def test_text_typed_while_the_lock_is_refused_is_kept(backend: BackendProcess) -> None:
-    seeded = await asyncio.to_thread(seed_space, backend, _one_doc)
-    async with ConvexClient(backend.url, auth=backend.mint_token("alice")) as owner:
-        await owner.mutation(api.spaces.addMember, {"spaceId": seeded.space_id, "handle": "dara",
-                                                    "kind": "agent", "role": "editor"})
-    agent = ConvexClient(backend.url, auth=backend.mint_token("dara", agent=True))
-    await agent.connect()
+    seeded, agent, grant = await _agent_holds_the_doc(backend)
     try:
-        await agent.mutation(api.actors.ensure, {})
-        grant = await agent.mutation(api.locks.acquire, {"artifactId": seeded.ids["doc"], "ttlMs": 60_000})
         app = seeded.app()
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: space_ready(app, presence=False))
