@@ -26,6 +26,15 @@ LOCAL_PROVIDER = "local"
 LOCAL_MODEL = f"{LOCAL_PROVIDER}/smollm2"
 
 
+
+# What litellm reads for a hosted provider when no api_key_env is given (its own defaults).
+PROVIDER_KEY_ENV = {
+    "openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY",
+    "mistral": "MISTRAL_API_KEY", "groq": "GROQ_API_KEY", "deepseek": "DEEPSEEK_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY", "xai": "XAI_API_KEY", "cohere": "COHERE_API_KEY",
+    "together_ai": "TOGETHERAI_API_KEY", "fireworks_ai": "FIREWORKS_AI_API_KEY",
+}
+
 class ModelSpec(Section):
     model: str = Field(
         min_length=1, description="litellm model name, e.g. openai/gpt-4o-mini."
@@ -81,10 +90,22 @@ class ModelSpec(Section):
             return None
         return (os.environ if env is None else env).get(self.api_key_env) or None
 
+    @property
+    def key_env(self) -> str | None:
+        """The variable that must hold the key: ``api_key_env``, else the provider's usual one
+        (for hosted providers litellm knows; none when ``api_base`` points elsewhere)."""
+        if self.api_key_env:
+            return self.api_key_env
+        if self.api_base or self.is_local:
+            return None
+        return PROVIDER_KEY_ENV.get(self.model.split("/", 1)[0]) if "/" in self.model else None
+
     def missing_key(self, env: Mapping[str, str] | None = None) -> str | None:
-        """A message if ``api_key_env`` is set but the variable is empty, else None."""
-        if self.api_key_env and not self.api_key(env):
-            return f"{self.model}: the environment variable {self.api_key_env} is not set"
+        """A message if the key's variable is known and empty, else None: ``collab doctor`` and
+        the composer say so before a run fails."""
+        name = self.key_env
+        if name and not (os.environ if env is None else env).get(name):
+            return f"{self.model}: the environment variable {name} is not set"
         return None
 
     def litellm_kwargs(self, env: Mapping[str, str] | None = None) -> dict[str, Any]:
