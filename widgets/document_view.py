@@ -42,6 +42,22 @@ def body_renderable(art: dict[str, Any], content: str | None = None) -> Renderab
     return Markdown(content)
 
 
+
+DRAFT_TAIL_CHARS = 4000
+
+
+def draft_tail(draft: str, limit: int = DRAFT_TAIL_CHARS) -> Text:
+    """The end of a growing draft, at most ``limit`` characters from a line start, behind a
+    note of how much comes before it (the whole text shows, rendered, once it is saved)."""
+    if len(draft) <= limit:
+        return Text(draft)
+    cut = len(draft) - limit
+    newline = draft.find("\n", cut)
+    start = newline + 1 if 0 <= newline < cut + limit // 4 else cut
+    text = Text(f"… {start:,} earlier characters\n", style="dim")
+    text.append(draft[start:])
+    return text
+
 class DocumentView(VerticalScroll, can_focus=True):
     """Header (title, version, author, lock) above the rendered body."""
 
@@ -124,7 +140,9 @@ class DocumentView(VerticalScroll, can_focus=True):
         elif draft is not None:
             # Plain text, not Markdown: a half-written fence or table re-flowing every 30 ms
             # would make the page jump; the rendered version comes with the save.
-            text = Text(draft)
+            # Only the growing end: re-wrapping a long draft on every ~30 ms tick would make
+            # frames cost as much as the whole draft.
+            text = draft_tail(draft)
             text.append("▌", style="bold yellow")
             body.update(text)
         else:
