@@ -4,6 +4,8 @@ the queue, losing a lock, errors that must not stop the app, reconnecting, keyma
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -133,13 +135,18 @@ async def test_rejected_mutation_is_a_message_not_a_crash(backend: BackendProces
 async def test_broken_config_names_file_and_line(tmp_path: Path) -> None:
     cfg = tmp_path / "config.toml"
     cfg.write_text('[theme]\nname = "dark"\n[locks]\nlease_ttl_s = "soon"\n')
+    data = tmp_path / "data"
     app = CollabApp(LaunchOptions(config_path=cfg))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen))
-        assert f"{cfg}:4" in app.screen.message and "lease_ttl_s" in app.screen.message
-        cfg.write_text("")  # fixed: r retries and gets past the config
-        await pilot.press("r")
-        await wait_for(pilot, lambda: not isinstance(app.screen, ErrorScreen) or app.screen.message != str(cfg))
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen))
+            assert f"{cfg}:4" in app.screen.message and "lease_ttl_s" in app.screen.message
+            cfg.write_text(f'[backend]\ndata_dir = "{data}"\n')  # fixed: r retries and gets in
+            await pilot.press("r")
+            await wait_for(pilot, lambda: space_ready(app, presence=False), timeout=30)
+    finally:
+        subprocess.run([sys.executable, "-m", "collab.tui.cli", "serve", "--stop", "--data-dir", str(data)],
+                       capture_output=True, timeout=30)
 
 
 async def test_dead_backend_keeps_data_and_reconnects(tmp_path: Path) -> None:
