@@ -66,3 +66,25 @@ class Harness:
 
     def close(self) -> None:
         self.storage.close()
+
+
+def expect_error(h: Harness, path: str, args: dict[str, Any], who: Identity) -> Any:
+    """Call ``path`` expecting a function error; returns its error data."""
+    try:
+        h.call(path, args, who)
+    except CallError as exc:
+        return exc.data
+    raise AssertionError(f"{path} succeeded; an error was expected")
+
+
+def space_with(h: Harness, owner: Identity, members: tuple[tuple[Identity, str], ...]) -> tuple[str, str]:
+    """A space created by ``owner`` that ``members`` joined by invite with their role, holding
+    one artifact "Test plan" (content "v1"): (space id, artifact id)."""
+    space = h.call("spaces:create", {"name": "s"}, owner)
+    for who, role in members:
+        code = h.call("spaces:invite", {"spaceId": space, "role": role}, owner)["code"]
+        h.call("spaces:join", {"code": code}, who)
+    art = h.call("artifacts:create", {"spaceId": space, "title": "Test plan", "kind": "document",
+                                      "content": "v1"}, owner)
+    return str(space), str(art)
+

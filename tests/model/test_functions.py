@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from collab.backend.model._util import parse_mentions, parse_refs, slugify
 
-from tests.model._harness import CallError, Harness, ident
+from tests.model._harness import CallError, Harness, expect_error, ident, space_with
 
 OWNER, ED, AG, VIEW = ident("olga"), ident("edwin"), ident("quinn", "agent"), ident("vic")
 
@@ -22,20 +22,13 @@ def h(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def world(h: Harness) -> dict[str, Any]:
-    space = h.call("spaces:create", {"name": "s"}, OWNER)
-    for who, role in ((ED, "editor"), (AG, "editor"), (VIEW, "viewer")):
-        code = h.call("spaces:invite", {"spaceId": space, "role": role}, OWNER)["code"]
-        h.call("spaces:join", {"code": code}, who)
-    art = h.call("artifacts:create", {"spaceId": space, "title": "Test plan", "kind": "document",
-                                      "content": "v1"}, OWNER)
+    space, art = space_with(h, OWNER, ((ED, "editor"), (AG, "editor"), (VIEW, "viewer")))
     ids = {k: h.call("actors:me", {}, who)["_id"] for k, who in (("owner", OWNER), ("ed", ED), ("ag", AG))}
     return {"space": space, "art": art, **ids}
 
 
 def err(h: Harness, path: str, args: dict[str, Any], who: Any) -> dict[str, Any]:
-    with pytest.raises(CallError) as e:
-        h.call(path, args, who)
-    return e.value.data
+    return expect_error(h, path, args, who)
 
 
 def test_parsing_rules() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from collab.backend.model._live import merge
 
-from tests.model._harness import CallError, Harness, ident
+from tests.model._harness import Harness, expect_error, ident, space_with
 from tests.model.test_functions import _Session
 
 OWNER, ED, VIEW = ident("olga"), ident("edwin"), ident("vic")
@@ -26,20 +26,13 @@ def h(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def world(h: Harness) -> dict[str, Any]:
-    space = h.call("spaces:create", {"name": "s"}, OWNER)
-    for who, role in ((ED, "editor"), (AG, "editor"), (AG2, "editor"), (AG3, "viewer"), (VIEW, "viewer")):
-        code = h.call("spaces:invite", {"spaceId": space, "role": role}, OWNER)["code"]
-        h.call("spaces:join", {"code": code}, who)
-    art = h.call("artifacts:create", {"spaceId": space, "title": "Test plan", "kind": "document",
-                                      "content": "v1"}, OWNER)
+    space, art = space_with(h, OWNER, ((ED, "editor"), (AG, "editor"), (AG2, "editor"), (AG3, "viewer"), (VIEW, "viewer")))
     ids = {k: h.call("actors:me", {}, who)["_id"] for k, who in (("ag", AG), ("ag2", AG2), ("ag3", AG3))}
     return {"space": space, "art": art, **ids}
 
 
 def err(h: Harness, path: str, args: dict[str, Any], who: Any) -> dict[str, Any]:
-    with pytest.raises(CallError) as e:
-        h.call(path, args, who)
-    return e.value.data
+    return expect_error(h, path, args, who)
 
 
 def test_merge_rule() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -39,6 +41,14 @@ def test_a_tail_of_another_hold_is_not_the_drafts() -> None:
     assert not draft_row_matches(None, {"epoch": 3})
 
 
+@asynccontextmanager
+async def _agent(backend: BackendProcess, handle: str) -> AsyncIterator[ConvexClient]:
+    """A connected client acting as the agent ``handle`` (its actor row ensured)."""
+    async with ConvexClient(backend.url, auth=backend.mint_token(handle, agent=True)) as agent:
+        await agent.mutation(api.actors.ensure, {})
+        yield agent
+
+
 async def _agent_member(c: ConvexClient, space_id: str, ids: dict[str, str], backend: Any) -> None:
     ids["doc"] = await add_doc(c, space_id, "Plan", "old text\n")
     await c.mutation(api.spaces.addMember, {"spaceId": space_id, "handle": "quinn", "kind": "agent",
@@ -52,10 +62,7 @@ def _log_text(log: MessageLog, index: int) -> str:
 async def test_reply_tail_shows_before_the_durable_append(backend: BackendProcess) -> None:
     seeded = await asyncio.to_thread(seed_space, backend, _agent_member)
     app = seeded.app()
-    agent = ConvexClient(backend.url, auth=backend.mint_token("quinn", agent=True))
-    await agent.connect()
-    try:
-        await agent.mutation(api.actors.ensure, {})
+    async with _agent(backend, "quinn") as agent:
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: space_ready(app, presence=False))
             log = app.screen.query_one(MessageLog)
@@ -83,17 +90,12 @@ async def test_reply_tail_shows_before_the_durable_append(backend: BackendProces
             await wait_for(pilot, lambda: "Two gaps: lease expiry." in _log_text(log, 0))
             text = _log_text(log, 0)
             assert "▌" not in text and "replying" not in text  # finished: no cursor
-    finally:
-        await agent.close()
 
 
 async def test_agent_draft_grows_in_the_document(backend: BackendProcess) -> None:
     seeded = await asyncio.to_thread(seed_space, backend, _agent_member)
     app = seeded.app()
-    agent = ConvexClient(backend.url, auth=backend.mint_token("quinn", agent=True))
-    await agent.connect()
-    try:
-        await agent.mutation(api.actors.ensure, {})
+    async with _agent(backend, "quinn") as agent:
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: space_ready(app, presence=False))
             doc = app.screen.query_one(DocumentView)
@@ -117,5 +119,3 @@ async def test_agent_draft_grows_in_the_document(backend: BackendProcess) -> Non
                                                       "content": "# New plan\n"})
             await wait_for(pilot, lambda: doc.draft_text is None and (doc.artifact or {}).get("version") == 2)
             assert "is writing" not in str(doc.query_one("#doc-header").render())
-    finally:
-        await agent.close()
