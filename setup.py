@@ -2,7 +2,7 @@
 
 from setuptools import find_packages, setup
 
-FOLDERS = ["tui", "screens", "widgets", "backend_client", "backend", "flows", "config"]
+FOLDERS = ["tui", "screens", "widgets", "backend_client", "backend", "flows", "config", "wire"]
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}

@@ -30,7 +30,7 @@ from collab.backend.ids import InvalidId, new_id, table_number_of
 from collab.backend.invalidation import SubscriptionIndex
 from collab.backend.storage import Storage
 from collab.backend.validators import ValidationError, v
-from collab.backend_client.wire import ValueError_, convex_to_json, dumps, loads
+from collab.wire import ValueError_, convex_to_json, dumps, loads
 
 log = logging.getLogger("collab.backend.engine")
 

@@ -16,7 +16,7 @@ import math
 import struct
 from typing import Any
 
-from collab.backend_client.wire import Int64
+from collab.wire import Int64
 
 _END = b"\x00"
 _UNDEFINED, _NULL, _INT, _FLOAT, _BOOL, _STR, _BYTES, _ARRAY, _OBJECT = (

@@ -24,7 +24,7 @@ from collab.backend.faults import Faults
 from collab.backend.functions import App, canonical_path
 from collab.backend.storage import Storage
 from collab.backend.sync import Limits, SyncSession
-from collab.backend_client.wire import Int64, ValueError_, decode_ts, encode_ts, json_to_convex, loads
+from collab.wire import Int64, ValueError_, decode_ts, encode_ts, json_to_convex, loads
 
 log = logging.getLogger("collab.backend.server")
 

@@ -22,7 +22,7 @@ from typing import Any
 from collab.backend import keys
 from collab.backend.ids import FIRST_USER_TABLE_NUMBER
 from collab.backend.schema import BY_CREATION_TIME, BY_ID, Schema
-from collab.backend_client.wire import dumps, loads
+from collab.wire import dumps, loads
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;

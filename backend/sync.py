@@ -26,8 +26,8 @@ from pydantic import ValidationError as PydanticValidationError
 from collab.backend.auth import AuthFailure, acting_as_identity
 from collab.backend.faults import Faults
 from collab.backend.engine import ADMIN, ANONYMOUS, Engine, Identity, Outcome, SharedQuery
-from collab.backend_client.wire import ValueError_, encode_ts, json_to_convex
-from collab.backend_client.wire.messages import (
+from collab.wire import ValueError_, encode_ts, json_to_convex
+from collab.wire.messages import (
     Action,
     Authenticate,
     Connect,

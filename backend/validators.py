@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from collab.backend_client.wire import Int64
+from collab.wire import Int64
 from collab.backend.ids import InvalidId, table_number_of
 
 # id -> table name of that id, or None when the table is unknown.

@@ -25,7 +25,7 @@ from collab.backend_client.refs import (
     check_refs,
     iter_refs,
 )
-from collab.backend_client.wire.values import Int64
+from collab.wire.values import Int64
 
 __all__ = [
     "ActionRef",

@@ -42,7 +42,7 @@ from collab.backend_client.optimistic import OptimisticUpdate, OptimisticView, V
 from collab.backend_client.refs import FnLike, FunctionRef, udf_path_of
 from collab.backend_client.remote_query_set import RemoteQuerySet
 from collab.backend_client.request_manager import RequestManager
-from collab.backend_client.wire.messages import (
+from collab.wire.messages import (
     ActionResponse,
     AuthError,
     FatalError,
@@ -54,7 +54,7 @@ from collab.backend_client.wire.messages import (
     Transition,
     server_message_adapter,
 )
-from collab.backend_client.wire.values import convex_to_json, decode_ts, encode_ts
+from collab.wire.values import convex_to_json, decode_ts, encode_ts
 
 __all__ = ["ConvexClient", "ws_url_for", "new_idempotency_key"]
 

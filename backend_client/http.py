@@ -20,7 +20,7 @@ import httpx
 from collab.backend_client.auth import AdminKey, AuthSpec, TokenSource
 from collab.backend_client.errors import HttpError, function_error
 from collab.backend_client.refs import FunctionRef, udf_path_of
-from collab.backend_client.wire.values import convex_to_json, json_to_convex
+from collab.wire.values import convex_to_json, json_to_convex
 
 __all__ = ["HttpClient", "SyncHttpClient"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from collab.backend_client.wire.values import convex_to_json, dumps
+from collab.wire.values import convex_to_json, dumps
 
 __all__ = ["AuthToken", "LocalQuery", "LocalSyncState", "query_token", "normalize_args"]
 

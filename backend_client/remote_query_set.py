@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collab.backend_client.errors import ProtocolError
-from collab.backend_client.wire.messages import QueryFailed, QueryUpdated, Transition
-from collab.backend_client.wire.values import decode_ts, json_to_convex
+from collab.wire.messages import QueryFailed, QueryUpdated, Transition
+from collab.wire.values import decode_ts, json_to_convex
 
 __all__ = ["QueryResult", "Version", "RemoteQuerySet"]
 

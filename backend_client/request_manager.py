@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from collab.backend_client.errors import ConnectionLost, function_error
-from collab.backend_client.wire.messages import ActionResponse, MutationResponse
-from collab.backend_client.wire.values import decode_ts, json_to_convex
+from collab.wire.messages import ActionResponse, MutationResponse
+from collab.wire.values import decode_ts, json_to_convex
 
 __all__ = ["Request", "RequestManager"]
 

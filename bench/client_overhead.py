@@ -22,7 +22,7 @@ from typing import Any
 from websockets.asyncio.server import serve
 
 from collab.backend_client import ConvexClient, LiveQuery
-from collab.backend_client.wire.values import encode_ts
+from collab.wire.values import encode_ts
 
 
 class Chain:

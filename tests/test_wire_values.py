@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collab.backend_client.wire import Int64, ValueError_, decode_ts, dumps, encode_ts, loads
+from collab.wire import Int64, ValueError_, decode_ts, dumps, encode_ts, loads
 
 
 def test_known_encodings() -> None:

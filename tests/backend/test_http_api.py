@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from collab.backend.testing import RunningBackend
-from collab.backend_client.wire import decode_ts
+from collab.wire import decode_ts
 
 
 async def post(backend: RunningBackend, path: str, body: object, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from collab.backend import keys
 from collab.backend.ids import InvalidId, new_id, table_number_of
 from collab.backend.invalidation import first_component_len
-from collab.backend_client.wire import Int64
+from collab.wire import Int64
 
 import pytest
 

@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from collab.backend.testing import RunningBackend
-from collab.backend_client.wire import decode_ts
+from collab.wire import decode_ts
 from tests.backend.wsclient import RawPeer, values_of
 
 

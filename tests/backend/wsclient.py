@@ -9,7 +9,7 @@ from typing import Any
 
 import websockets
 
-from collab.backend_client.wire import decode_ts
+from collab.wire import decode_ts
 
 
 class RawPeer:

@@ -12,8 +12,8 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 
-from collab.backend_client.wire.messages import client_message_adapter
-from collab.backend_client.wire.values import encode_ts
+from collab.wire.messages import client_message_adapter
+from collab.wire.values import encode_ts
 
 
 class FakeConn:

@@ -19,7 +19,7 @@ from collab.backend_client import (
     Int64,
     ReconnectPolicy,
 )
-from collab.backend_client.wire.values import encode_ts
+from collab.wire.values import encode_ts
 
 from .fake_server import FakeConn, FakeServer, updated
 

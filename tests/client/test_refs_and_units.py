@@ -27,7 +27,7 @@ from collab.backend_client.local_state import LocalSyncState, query_token
 from collab.backend_client.optimistic import OptimisticView, ViewEntry
 from collab.backend_client.refs import canonical_udf_path
 from collab.backend_client.remote_query_set import QueryResult, RemoteQuerySet
-from collab.backend_client.wire.messages import Transition
+from collab.wire.messages import Transition
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -115,7 +115,7 @@ def _t(start: tuple[int, int, str], end: tuple[int, int, str], mods: list[Any]) 
 
 
 def test_remote_query_set_checks_the_chain() -> None:
-    from collab.backend_client.wire.values import encode_ts
+    from collab.wire.values import encode_ts
     r = RemoteQuerySet()
     z, t1, t2 = encode_ts(0), encode_ts(10), encode_ts(5)
     r.transition(_t((0, 0, z), (1, 0, t1), [{"type": "QueryUpdated", "queryId": 0, "value": 1, "logLines": []}]))

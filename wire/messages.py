@@ -1,9 +1,9 @@
 """Sync-protocol messages (PROTOCOL.md section 2), validated with pydantic at the edge.
 
 Field names are the wire names (camelCase). Timestamps stay in their encoded base64 form here;
-use :func:`collab.backend_client.wire.values.decode_ts` to read them. Values (``args``,
+use :func:`collab.wire.values.decode_ts` to read them. Values (``args``,
 ``value``, ``result``, ``errorData``) stay in Convex-JSON form; decode them with
-:func:`collab.backend_client.wire.values.json_to_convex`.
+:func:`collab.wire.values.json_to_convex`.
 """
 
 from __future__ import annotations
