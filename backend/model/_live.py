@@ -5,14 +5,34 @@ durable text and a stale tail at the same timestamp.
 
 A row holds the *tail* of a stream: the text after offset ``base`` of the durable text (the
 message body or the draft content) that the writer has not persisted yet. What a pane shows is
-``merge(durable, row)``.
+``merge(durable, row)`` (the wire's rule, ``collab.wire.text.merge``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from collab.wire.text import merge
+
+__all__ = ["HIDDEN", "MIN_KEY", "STALE_MS", "close_row", "end_draft", "end_message", "end_run", "merge",
+           "open_row", "public", "schedule_expiry"]
+
 HIDDEN = ("key", "expiryJobId")
+# A stream nobody pushed to for this long is closed by the sweeper (its message marked failed).
+STALE_MS = 60_000
+MIN_KEY = 16
+
+
+def schedule_expiry(ctx: Any, row_id: str, at: float) -> str:
+    return str(ctx.scheduler.run_at(at, "streams:expire", {"streamId": row_id}))
+
+
+def open_row(ctx: Any, row: dict[str, Any]) -> str:
+    """Insert a live row (checked by the caller) with its sweeper job: ``streams:open`` and
+    ``messages:openReply`` (which opens the reply and its stream in one transaction)."""
+    row_id = ctx.db.insert("liveStreams", row)
+    ctx.db.patch(row_id, {"expiryJobId": schedule_expiry(ctx, row_id, row["startedAt"] + STALE_MS)})
+    return str(row_id)
 
 
 def public(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -20,17 +40,6 @@ def public(row: dict[str, Any] | None) -> dict[str, Any] | None:
     if row is None:
         return None
     return {k: val for k, val in row.items() if k not in HIDDEN}
-
-
-def merge(durable: str, row: dict[str, Any] | None) -> str:
-    """The text to show: the durable text, then the part of the tail it does not have yet.
-
-    The writer announces a new ``base`` only after the durable write that reached it was
-    acknowledged, so in any consistent snapshot ``len(durable) >= base``; if a reader ever
-    sees otherwise the tail cannot be placed and the durable text alone is shown."""
-    if row is None or len(durable) < row["base"]:
-        return durable
-    return durable + row["text"][len(durable) - int(row["base"]):]
 
 
 def _delete(ctx: Any, row: dict[str, Any]) -> None:

@@ -1,4 +1,6 @@
-"""Small helpers shared by the modules: audit rows, notifications, slugs, message parsing."""
+"""Small helpers shared by the modules: audit rows, notifications, slugs. Message parsing
+(``parse_mentions`` / ``parse_refs``) is the wire's rule (``collab.wire.text``), shared with the
+client."""
 
 from __future__ import annotations
 
@@ -6,10 +8,12 @@ import re
 from typing import Any
 
 from collab.backend.model._errors import invalid
+from collab.wire.text import TRAILING, parse_mentions, parse_refs
 
-HANDLE_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9][A-Za-z0-9_.-]*)")
-REF_RE = re.compile(r"(?<![\w#&])#([A-Za-z0-9][A-Za-z0-9_./-]*)")
-_TRAILING = ".-/_"
+__all__ = ["TRAILING", "audit", "notify", "slugify", "check_slug", "parse_mentions", "parse_refs",
+           "actor_summary", "get_in"]
+
+_TRAILING = TRAILING
 
 
 def audit(ctx: Any, space_id: str, type_: str, data: dict[str, Any], *,
@@ -41,28 +45,6 @@ def check_slug(slug: str) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_./-]*", slug) or slug[-1] in _TRAILING:
         invalid(f"slug {slug!r} must be lowercase letters, digits and - _ . / (not at the end)")
     return slug
-
-
-def parse_mentions(body: str) -> list[str]:
-    """``@handle`` tokens in order, without duplicates. A trailing ``.``/``-`` ends the
-    sentence, not the handle (``@edwin.`` mentions ``edwin``); e-mail addresses don't count."""
-    seen: list[str] = []
-    for m in HANDLE_RE.finditer(body):
-        handle = m.group(1).rstrip(_TRAILING)
-        if handle and handle not in seen:
-            seen.append(handle)
-    return seen
-
-
-def parse_refs(body: str) -> list[str]:
-    """``#slug`` tokens (lowercased) in order, without duplicates; trailing punctuation is
-    not part of the slug (``#test-plan?`` refers to ``test-plan``)."""
-    seen: list[str] = []
-    for m in REF_RE.finditer(body):
-        slug = m.group(1).rstrip(_TRAILING).lower()
-        if slug and slug not in seen:
-            seen.append(slug)
-    return seen
 
 
 def actor_summary(actor: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -58,39 +58,51 @@ def _notify_mentions(ctx: Any, msg: dict[str, Any]) -> None:
                messageId=msg["_id"])
 
 
-@mutation(args={"spaceId": v.id("spaces"), "body": v.string(), "threadId": v.optional(v.id("messages")),
-                "artifactId": v.optional(v.id("artifacts")), "streaming": v.optional(v.boolean()),
-                "runId": v.optional(v.id("runs")), "task": v.optional(TASK)}, policy="editor", scope="space")
-def post(ctx: Any, args: dict[str, Any]) -> str:
-    """Post a message (``streaming: true`` opens an agent reply to fill with ``messages:append``).
-    Mentions and refs are parsed from the body. A human's message that mentions agents
-    (``@handle``, ``@all``) queues one run per mentioned agent (at most 5), in this
-    transaction: ``task: "reply"`` (default) answers in the thread, ``task: "revise"`` revises
-    the first ``#artifact`` (or the message's topic artifact). Returns the messageId."""
-    caller, space_id = ctx.caller, args["spaceId"]
-    if len(args["body"]) > MAX_BODY:
-        invalid(f"message body is longer than {MAX_BODY} characters")
-    if not args.get("streaming") and not args["body"].strip():
-        invalid("message body is empty")
+def _checked_refs(ctx: Any, args: dict[str, Any], space_id: str) -> None:
+    """``threadId`` / ``artifactId`` / ``runId`` arguments must name documents of this space."""
     for key, table in (("threadId", "messages"), ("artifactId", "artifacts"), ("runId", "runs")):
         if key in args:
             doc = get_in(ctx, table, args[key])
             if doc is None or doc["spaceId"] != space_id:
                 fail("NOT_FOUND", f"{table[:-1]} {args[key]} is not in this space", what=table[:-1], id=args[key])
-    thread = ctx.db.get(args["threadId"]) if "threadId" in args else None
-    mentions, mentions_all, refs = _resolve(ctx, space_id, args["body"], caller.actor_id)
+
+
+def _row(ctx: Any, args: dict[str, Any], body: str, state: str) -> dict[str, Any]:
+    """A new message of the caller in ``args["spaceId"]``, mentions and refs parsed."""
+    caller, space_id = ctx.caller, args["spaceId"]
+    mentions, mentions_all, refs = _resolve(ctx, space_id, body, caller.actor_id)
     row: dict[str, Any] = {"spaceId": space_id, "authorId": caller.actor_id, "authorKind": caller.kind,
-                           "authorHandle": caller.handle, "body": args["body"], "mentions": mentions,
-                           "mentionsAll": mentions_all, "refs": refs,
-                           "state": "streaming" if args.get("streaming") else "done",
+                           "authorHandle": caller.handle, "body": body, "mentions": mentions,
+                           "mentionsAll": mentions_all, "refs": refs, "state": state,
                            "decision": False, "openQuestion": False}
-    if thread is not None:
+    if "threadId" in args:
+        thread = ctx.db.get(args["threadId"])
         row["threadId"] = thread.get("threadId", thread["_id"])  # replies to replies join the root
     for key in ("artifactId", "runId"):
         if key in args:
             row[key] = args[key]
+    return row
+
+
+@mutation(args={"spaceId": v.id("spaces"), "body": v.string(), "threadId": v.optional(v.id("messages")),
+                "artifactId": v.optional(v.id("artifacts")), "streaming": v.optional(v.boolean()),
+                "runId": v.optional(v.id("runs")), "task": v.optional(TASK)}, policy="editor", scope="space")
+def post(ctx: Any, args: dict[str, Any]) -> str:
+    """Post a message (``streaming: true`` opens an agent reply to fill with ``messages:append``;
+    ``messages:openReply`` does that and opens its live stream in one step). Mentions and refs
+    are parsed from the body. A human's message that mentions agents (``@handle``, ``@all``)
+    queues one run per mentioned agent (at most 5), in this transaction: ``task: "reply"``
+    (default) answers in the thread, ``task: "revise"`` revises the first ``#artifact`` (or the
+    message's topic artifact). Returns the messageId."""
+    caller, space_id = ctx.caller, args["spaceId"]
+    if len(args["body"]) > MAX_BODY:
+        invalid(f"message body is longer than {MAX_BODY} characters")
+    if not args.get("streaming") and not args["body"].strip():
+        invalid("message body is empty")
+    _checked_refs(ctx, args, space_id)
+    row = _row(ctx, args, args["body"], "streaming" if args.get("streaming") else "done")
     task = args.get("task", "reply")
-    target = refs[0] if refs else args.get("artifactId")
+    target = row["refs"][0] if row["refs"] else args.get("artifactId")
     if task == "revise" and target is None:
         invalid("a revise request needs an #artifact reference (or a topic artifact)")
     msg_id = ctx.db.insert("messages", row)
@@ -99,6 +111,27 @@ def post(ctx: Any, args: dict[str, Any]) -> str:
         if caller.kind == "human":  # agents mentioning agents never start runs: no reply loops
             _queue_runs(ctx, {**row, "_id": msg_id}, task, target)
     return str(msg_id)
+
+
+@mutation(args={"spaceId": v.id("spaces"), "key": v.string(), "threadId": v.optional(v.id("messages")),
+                "artifactId": v.optional(v.id("artifacts")), "runId": v.optional(v.id("runs"))},
+          policy="editor", scope="space")
+def openReply(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Open an (agent's) streaming reply and its live stream in one transaction: readers see
+    the empty reply and its tail row appear together, and a failure leaves neither. ``key`` is
+    the stream's write capability for ``streams:push``. Fill it with ``messages:append`` (the
+    persistence cadence) and end it with ``messages:finish``. Returns ``{messageId, streamId}``."""
+    caller, space_id, now = ctx.caller, args["spaceId"], ctx.now()
+    if len(args["key"]) < _live.MIN_KEY:
+        invalid(f"key must be at least {_live.MIN_KEY} characters")
+    _checked_refs(ctx, args, space_id)
+    msg_id = ctx.db.insert("messages", _row(ctx, args, "", "streaming"))
+    stream: dict[str, Any] = {"spaceId": space_id, "actorId": caller.actor_id, "actorHandle": caller.handle,
+                              "kind": "message", "messageId": msg_id, "base": 0, "text": "", "seq": 0,
+                              "key": args["key"], "startedAt": now, "updatedAt": now}
+    if "runId" in args:
+        stream["runId"] = args["runId"]
+    return {"messageId": str(msg_id), "streamId": _live.open_row(ctx, stream)}
 
 
 def _queue_runs(ctx: Any, msg: dict[str, Any], task: str, target: str | None) -> list[str]:

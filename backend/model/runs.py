@@ -163,6 +163,24 @@ def cancel(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     return {"status": "cancelled"}
 
 
+@mutation(args={"spaceId": v.id("spaces"), "reason": v.optional(v.string())}, policy="editor", scope="space")
+def cancelAll(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cancel every run of the space that has not finished (queued, claimed, streaming) in one
+    transaction (``ctrl+g`` in the app); their workers stop within a second. Returns the runs
+    stopped, oldest first: ``[{runId, agentId, agentHandle, kind}]``."""
+    reason = args.get("reason") or f"cancelled by @{ctx.caller.handle}"
+    stopped: list[dict[str, Any]] = []
+    for status in ("queued", *ACTIVE):
+        for run in ctx.db.query("runs").with_index(
+                "by_space_status", lambda q, s=status: q.eq("spaceId", args["spaceId"]).eq("status", s)).collect():
+            _finish(ctx, run, "cancelled", {"error": reason})
+            agent = ctx.db.get(run["agentId"])
+            stopped.append({"runId": run["_id"], "agentId": run["agentId"], "kind": run["kind"],
+                            "agentHandle": agent["handle"] if agent else "?", "at": run["_creationTime"]})
+    stopped.sort(key=lambda r: r.pop("at"))
+    return stopped
+
+
 @mutation(args={"runId": v.id("runs")}, policy="editor", scope="run")
 def retry(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Queue a failed or cancelled run again (one more attempt). Returns ``{status}``."""

@@ -28,13 +28,17 @@ def _owners(ctx: Any, space_id: str) -> list[dict[str, Any]]:
 @mutation(args={"name": v.string(), "description": v.optional(v.string())}, policy="authenticated")
 def create(ctx: Any, args: dict[str, Any]) -> str:
     """A new space; the caller becomes its owner. Returns the spaceId."""
-    name = args["name"].strip()
+    return _create(ctx, args["name"], args.get("description"))
+
+
+def _create(ctx: Any, name: str, description: str | None) -> str:
+    name = name.strip()
     if not name or len(name) > 120:
         invalid("space name must be 1-120 characters")
     actor = ctx.caller.actor
     row: dict[str, Any] = {"name": name, "createdBy": actor["_id"]}
-    if args.get("description"):
-        row["description"] = args["description"]
+    if description:
+        row["description"] = description
     space_id = ctx.db.insert("spaces", row)
     _add_member(ctx, space_id, actor, "owner", None)
     audit(ctx, space_id, "space.created", {"name": name}, actor_id=actor["_id"])
@@ -103,26 +107,74 @@ def join(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     return {"spaceId": inv["spaceId"], "role": inv["role"]}
 
 
+def _put_member(ctx: Any, space_id: str, kind: str, handle: str, role: str, name: str | None) -> str:
+    """Make ``<kind>:<handle>`` a member with ``role`` (its actor is created if it never signed
+    in: the token ``sub`` will map to it); a member already there gets the role. Audited."""
+    subject = f"{kind}:{handle}"
+    actor = actor_by_subject(ctx, subject)
+    if actor is None:
+        actor_id = ctx.db.insert("actors", {"subject": subject, "kind": kind, "handle": handle,
+                                            "name": name or handle})
+        actor = ctx.db.get(actor_id)
+    existing = membership(ctx, space_id, actor["_id"])
+    if existing is not None:
+        ctx.db.patch(existing["_id"], {"role": role})
+        member_id = existing["_id"]
+    else:
+        member_id = _add_member(ctx, space_id, actor, role, ctx.caller.actor_id)
+    audit(ctx, space_id, "member.added", {"handle": actor["handle"], "kind": actor["kind"], "role": role},
+          actor_id=ctx.caller.actor_id)
+    return str(member_id)
+
+
 @mutation(args={"spaceId": v.id("spaces"), "handle": v.string(), "kind": ACTOR_KIND, "role": ROLE,
                 "name": v.optional(v.string())}, policy="owner", scope="space")
 def addMember(ctx: Any, args: dict[str, Any]) -> str:
     """Add a human or agent by handle (its actor is created if it never signed in: the token
     ``sub`` ``<kind>:<handle>`` will map to it). Changes the role if already a member."""
-    subject = f"{args['kind']}:{args['handle']}"
-    actor = actor_by_subject(ctx, subject)
-    if actor is None:
-        actor_id = ctx.db.insert("actors", {"subject": subject, "kind": args["kind"], "handle": args["handle"],
-                                            "name": args.get("name") or args["handle"]})
-        actor = ctx.db.get(actor_id)
-    existing = membership(ctx, args["spaceId"], actor["_id"])
-    if existing is not None:
-        ctx.db.patch(existing["_id"], {"role": args["role"]})
-        member_id = existing["_id"]
-    else:
-        member_id = _add_member(ctx, args["spaceId"], actor, args["role"], ctx.caller.actor_id)
-    audit(ctx, args["spaceId"], "member.added", {"handle": actor["handle"], "kind": actor["kind"],
-                                                 "role": args["role"]}, actor_id=ctx.caller.actor_id)
-    return str(member_id)
+    return _put_member(ctx, args["spaceId"], args["kind"], args["handle"], args["role"], args.get("name"))
+
+
+AGENT = v.object({"handle": v.string(), "name": v.optional(v.string())})
+
+
+@mutation(args={"name": v.string(), "description": v.optional(v.string()), "actorName": v.optional(v.string()),
+                "agents": v.optional(v.array(AGENT)), "create": v.optional(v.boolean())},
+          policy="authenticated")
+def open(ctx: Any, args: dict[str, Any]) -> dict[str, Any] | None:
+    """Everything the app needs to open a space by name, in one transaction: the caller's actor
+    (display name ``actorName`` updated), the caller's space called ``name`` (created with the
+    caller as owner when there is none and ``create`` is not false), and, for an owner, the
+    ``agents`` added as editor members if missing. Returns ``{spaceId, name, role, me, created}``,
+    or None when no such space exists and ``create`` is false."""
+    actor = ctx.caller.actor
+    name = args["name"].strip()
+    if "actorName" in args:
+        display = args["actorName"].strip()
+        if not display or len(display) > 80:
+            invalid("name must be 1-80 characters")
+        if display != actor["name"]:
+            ctx.db.patch(actor["_id"], {"name": display})
+    found = None
+    for m in ctx.db.query("members").with_index("by_actor", lambda q: q.eq("actorId", actor["_id"])).collect():
+        space = ctx.db.get(m["spaceId"])
+        if space is not None and space["name"] == name:
+            found = (space["_id"], m["role"])
+            break
+    created = found is None
+    if found is None:
+        if args.get("create") is False:
+            return None
+        found = (_create(ctx, name, args.get("description")), "owner")
+    space_id, role = found
+    if role == "owner":
+        have = {m["handle"] for m in ctx.db.query("members").with_index(
+            "by_space", lambda q: q.eq("spaceId", space_id)).collect() if m["kind"] == "agent"}
+        for agent in args.get("agents") or []:
+            if agent["handle"] not in have:
+                _put_member(ctx, space_id, "agent", agent["handle"], "editor", agent.get("name"))
+    return {"spaceId": str(space_id), "name": name, "role": role, "me": ctx.db.get(actor["_id"]),
+            "created": created}
 
 
 @mutation(args={"spaceId": v.id("spaces"), "actorId": v.id("actors"), "role": ROLE}, policy="owner", scope="space")

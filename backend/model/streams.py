@@ -29,18 +29,13 @@ from collab.backend.model.messages import MAX_BODY
 from collab.backend.model.schema import STREAM_KIND
 from collab.backend.validators import v
 
-# A stream nobody pushed to for this long is closed by the sweeper (its message marked failed).
-STALE_MS = 60_000
+STALE_MS = _live.STALE_MS
+MIN_KEY = _live.MIN_KEY
 MAX_CHUNKS = 64
 MAX_CHUNK_TEXT = 100_000
-MIN_KEY = 16
 
 CHUNK = v.object({"streamId": v.id("liveStreams"), "key": v.string(), "text": v.string(), "seq": v.number(),
                   "base": v.optional(v.number())})
-
-
-def _schedule(ctx: Any, row_id: str, at: float) -> str:
-    return str(ctx.scheduler.run_at(at, "streams:expire", {"streamId": row_id}))
 
 
 @mutation(args={"spaceId": v.id("spaces"), "kind": STREAM_KIND, "key": v.string(),
@@ -95,9 +90,7 @@ def open(ctx: Any, args: dict[str, Any]) -> str:
         return str(existing["_id"])
     if "runId" in args:
         row["runId"] = args["runId"]
-    row_id = ctx.db.insert("liveStreams", row)
-    ctx.db.patch(row_id, {"expiryJobId": _schedule(ctx, row_id, now + STALE_MS)})
-    return str(row_id)
+    return _live.open_row(ctx, row)
 
 
 @mutation(args={"chunks": v.array(CHUNK)}, policy="authenticated")
@@ -187,7 +180,7 @@ def expire(ctx: Any, args: dict[str, Any]) -> bool:
         return False
     due = row["updatedAt"] + STALE_MS
     if due > ctx.now():
-        ctx.db.patch(row["_id"], {"expiryJobId": _schedule(ctx, row["_id"], due)})
+        ctx.db.patch(row["_id"], {"expiryJobId": _live.schedule_expiry(ctx, row["_id"], due)})
         return False
     _live.close_row(ctx, row, "the stream stopped (its writer went away)")
     return True
