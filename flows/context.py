@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from collab.backend_client import ConvexClient, ConvexError
+from collab.backend_client import ConvexClient
+from collab.backend_client.space import LeasePolicy, LockHold
 from collab.config import AgentConfig, LocksConfig, ModelSpec
 from collab.flows.cadence import Cadence
 from collab.flows.live import LivePusher
 from collab.flows.llm import Message, TokenChunk, Usage, stream_completion
 
-__all__ = ["Agent", "RunContext", "RunFailed", "error_code"]
+__all__ = ["Agent", "RunContext", "RunFailed"]
 
 
 class RunFailed(Exception):
@@ -25,14 +26,6 @@ class RunFailed(Exception):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The ``code`` of a backend error-as-data (``STALE_TOKEN``, ``RUN_CANCELLED``...)."""
-    if isinstance(exc, ConvexError) and isinstance(exc.data, dict):
-        code = exc.data.get("code")
-        return str(code) if code is not None else None
-    return None
 
 
 @dataclass
@@ -81,7 +74,17 @@ class RunContext:
 
     def key(self, what: str) -> str:
         """An idempotency key for this attempt's ``what`` (acquire, save)."""
-        return f"run:{self.run_id}:{int(self.run['attempt'])}:{what}"
+        return f"{self.key_prefix}:{what}"
+
+    @property
+    def key_prefix(self) -> str:
+        return f"run:{self.run_id}:{int(self.run['attempt'])}"
+
+    def hold(self, artifact_id: str) -> LockHold:
+        """A hold of ``artifact_id``'s lock for this run: the agent's identity, the config's
+        lease, idempotency keys of this attempt."""
+        return LockHold(self.client, artifact_id, LeasePolicy.from_config(self.locks),
+                        me_actor_id=self.agent.actor_id, key_prefix=self.key_prefix)
 
     async def stream(self, messages: Sequence[Message]) -> AsyncIterator[TokenChunk]:
         """The agent's model, streamed (stops at once when ``cancel`` is set); keeps the usage."""

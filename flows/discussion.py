@@ -15,13 +15,14 @@ import logging
 from typing import Any
 
 from collab.backend_client.api import api
+from collab.backend_client.space import error_code
 from collab.flows.cadence import Batch, StreamBatcher
-from collab.flows.context import RunContext, RunFailed, error_code
+from collab.flows.context import RunContext, RunFailed
 from collab.flows.errors import LLMError
-from collab.flows.live import new_stream_key, pump
+from collab.flows.live import LiveStream, new_stream_key, pump
 from collab.flows.prompts import discussion_messages
 
-__all__ = ["load_context", "run_discussion"]
+__all__ = ["finish_message", "load_context", "open_reply", "run_discussion", "stream_reply"]
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,16 @@ async def load_context(ctx: RunContext) -> tuple[dict[str, Any], list[dict[str, 
     return asking, thread, artifacts, thread_id
 
 
-async def post_streaming(ctx: RunContext, thread_id: str | None) -> str:
-    args: dict[str, Any] = {"spaceId": ctx.space_id, "body": "", "streaming": True, "runId": ctx.run_id}
+async def open_reply(ctx: RunContext, thread_id: str | None) -> tuple[str, LiveStream]:
+    """Open the agent's streaming reply and its live stream in one mutation (everyone sees
+    "@quinn is writing" at once); returns the message id and the stream, registered with the
+    worker's pusher (unregister it when the reply ends)."""
+    key = new_stream_key()
+    args: dict[str, Any] = {"spaceId": ctx.space_id, "key": key, "runId": ctx.run_id}
     if thread_id:
         args["threadId"] = thread_id
-    return str(await ctx.client.mutation(api.messages.post, args))
+    opened = await ctx.client.mutation(api.messages.openReply, args)
+    return str(opened["messageId"]), ctx.pusher.register(str(opened["streamId"]), key)
 
 
 async def finish_message(ctx: RunContext, message_id: str, state: str, body: str, error: str | None = None) -> None:
@@ -66,15 +72,12 @@ async def finish_message(ctx: RunContext, message_id: str, state: str, body: str
             raise
 
 
-async def stream_reply(ctx: RunContext, message_id: str, messages: list[dict[str, str]],
+async def stream_reply(ctx: RunContext, message_id: str, live: LiveStream, messages: list[dict[str, str]],
                        sink: list[str] | None = None) -> str:
-    """Stream the model into ``message_id`` at both cadences; returns the whole text. Raises
-    ``LLMError`` (after persisting what came before it; ``sink`` then holds that text)."""
+    """Stream the model into ``message_id`` at both cadences (``live`` is its UI lane); returns
+    the whole text. Raises ``LLMError`` (after persisting what came before it; ``sink`` then
+    holds that text)."""
     client = ctx.client
-    key = new_stream_key()
-    stream_id = await client.mutation(api.streams.open, {"spaceId": ctx.space_id, "kind": "message",
-                                                          "messageId": message_id, "key": key, "runId": ctx.run_id})
-    live = ctx.pusher.register(str(stream_id), key)
 
     async def persist(batch: Batch) -> None:
         try:
@@ -100,10 +103,10 @@ async def run_discussion(ctx: RunContext) -> dict[str, Any]:
     cfg = ctx.agent.config
     messages = discussion_messages(handle=cfg.handle, name=cfg.name, persona=cfg.persona, role=cfg.role,
                                    thread=thread, asking=asking, artifacts=artifacts)
-    message_id = await post_streaming(ctx, thread_id)
+    message_id, live = await open_reply(ctx, thread_id)
     sink: list[str] = []
     try:
-        text = await stream_reply(ctx, message_id, messages, sink)
+        text = await stream_reply(ctx, message_id, live, messages, sink)
     except LLMError as exc:
         sentence = str(exc)
         partial = "".join(sink)

@@ -42,6 +42,7 @@ __all__ = [
     "TokenChunk",
     "Usage",
     "classify_error",
+    "litellm_ready",
     "load_litellm",
     "stream_completion",
     "warm_up",
@@ -56,6 +57,9 @@ Message = Mapping[str, Any]
 T = TypeVar("T")
 
 _litellm: ModuleType | None = None
+# Resolved when a running warm-up has loaded litellm and paid its first-call costs (the loop
+# that started it); a run that arrives meanwhile waits for it instead of importing on the loop.
+_ready: asyncio.Future[None] | None = None
 
 
 def load_litellm() -> ModuleType:
@@ -75,12 +79,35 @@ def load_litellm() -> ModuleType:
     return _litellm
 
 
+async def litellm_ready() -> ModuleType:
+    """litellm, loaded without ever blocking the event loop.
+
+    Importing it takes seconds, and an import another thread is running holds Python's import
+    lock: calling :func:`load_litellm` on the loop while a worker's warm-up thread imports it
+    would stall the whole loop (every stream, every heartbeat) until the import is done, long
+    enough for a short claim lease to expire. So a run waits for a warm-up in progress, and
+    otherwise imports in a thread."""
+    ready = _ready
+    if ready is not None and not ready.done() and ready.get_loop() is asyncio.get_running_loop():
+        await asyncio.shield(ready)
+    if _litellm is None:
+        await asyncio.to_thread(load_litellm)
+    assert _litellm is not None
+    return _litellm
+
+
 async def warm_up(models: Sequence[str] = ()) -> None:
     """Pay the start-up costs off the event loop before the first run needs them: the litellm
-    import (~2 s) and, for ``local/...`` models, loading their weights. A worker calls this when
-    it starts; the TUI never needs to."""
-    await asyncio.to_thread(load_litellm)
-    await asyncio.to_thread(_prime_first_call)
+    import (~2 s), its first-call costs and, for ``local/...`` models, loading their weights.
+    A worker calls this when it starts; the TUI never needs to. Runs that start meanwhile wait
+    for the litellm part (:func:`litellm_ready`), not for the weights."""
+    global _ready
+    ready = _ready = asyncio.get_running_loop().create_future()
+    try:
+        await asyncio.to_thread(load_litellm)
+        await asyncio.to_thread(_prime_first_call)
+    finally:
+        ready.set_result(None)
     local = [m for m in models if m.startswith("local/")]
     if local:
         from collab.flows.local_model import ensure_registered, preload
@@ -164,11 +191,11 @@ async def stream_completion(
     ``api_key_env`` is the variable the config says holds the key; ``agent`` (a handle) only
     makes error messages name who failed. Raises ``flows.errors.LLMError`` subclasses only.
     """
-    litellm = load_litellm()
+    litellm = await litellm_ready()
     if model.startswith("local/"):
         from collab.flows.local_model import ensure_registered
 
-        ensure_registered()
+        await asyncio.to_thread(ensure_registered)
     key = _resolve_api_key(litellm, model, api_base, api_key, api_key_env, agent)
     kwargs: dict[str, Any] = {
         "model": model,
@@ -225,7 +252,8 @@ async def stream_completion(
             raise
         except Exception as exc:  # every provider failure becomes one clear LLMError
             raise classify_error(exc, model=model, agent=agent, api_key_env=api_key_env) from exc
-        usage = _usage(litellm, model, messages, "".join(parts), provider_usage)
+        # Off the loop: without a usage block from the provider, counting loads a tokenizer.
+        usage = await asyncio.to_thread(_usage, litellm, model, messages, "".join(parts), provider_usage)
         log.debug(
             "%s: %d tokens in %.2f s", model, usage.completion_tokens, time.monotonic() - started
         )

@@ -29,7 +29,8 @@ from collab.backend_client.api import api
 from collab.backend_client.auth import AuthSpec
 from collab.config import AgentConfig, Config
 from collab.flows.cadence import Cadence
-from collab.flows.context import Agent, RunContext, RunFailed, error_code
+from collab.backend_client.space import RUN_OVER, error_code
+from collab.flows.context import Agent, RunContext, RunFailed
 from collab.flows.discussion import run_discussion
 from collab.flows.edit import run_revise
 from collab.flows.live import LivePusher
@@ -219,7 +220,7 @@ class Worker:
         except Exception as exc:
             outcome = "failed"
             log.exception("run %s of @%s crashed", ctx.run_id, agent.handle)
-            if error_code(exc) not in ("RUN_CANCELLED", "RUN_LOST"):
+            if error_code(exc) not in RUN_OVER:
                 await self._fail(ctx, f"@{agent.handle} hit an internal error: {exc}", retry=False)
         finally:
             beat.cancel()
@@ -236,7 +237,7 @@ class Worker:
             await ctx.client.mutation(api.runs.fail, {"runId": ctx.run_id, "attempt": ctx.run["attempt"],
                                                       "error": error[:2000], "retry": retry, **ctx.usage_fields()})
         except Exception as exc:
-            if error_code(exc) not in ("RUN_CANCELLED", "RUN_LOST"):
+            if error_code(exc) not in RUN_OVER:
                 log.warning("runs:fail failed for %s", ctx.run_id, exc_info=True)
 
     async def _heartbeat(self, ctx: RunContext) -> None:

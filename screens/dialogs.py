@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from collab.screens.session import LockConflict
+from collab.backend_client.space import LockConflict
 from collab.widgets.timefmt import ago
 
 

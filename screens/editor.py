@@ -27,7 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
 from collab.backend_client import ConvexError
-from collab.screens.session import Hold, LockConflict, SpaceSession, error_text
+from collab.backend_client.space import LockConflict, LockHold, SpaceSession, error_text
 from collab.widgets.keys import binding
 from collab.widgets.live import LiveBinding
 
@@ -42,7 +42,7 @@ class EditorScreen(Screen[dict[str, Any] | None]):
         binding("editor.external", "external", description="$EDITOR", priority=True),
     ]
 
-    def __init__(self, session: SpaceSession, artifact: dict[str, Any], hold: Hold | None = None,
+    def __init__(self, session: SpaceSession, artifact: dict[str, Any], hold: LockHold | None = None,
                  text: str | None = None) -> None:
         """``hold=None``: take the lock after opening. ``text``: start from text typed earlier
         (a refused attempt) instead of the artifact's content."""
@@ -80,8 +80,8 @@ class EditorScreen(Screen[dict[str, Any] | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.session.on_hold_lost.append(self._hold_lost)
-        self._live.bind(self.session.watch_artifact(str(self.artifact["_id"])))
+        self.session.artifacts.on_hold_lost.append(self._hold_lost)
+        self._live.bind(self.session.artifacts.watch(str(self.artifact["_id"])))
         self.session.set_presence(artifact_id=str(self.artifact["_id"]), view="editor")
         self.area.focus()
         if self.hold is None:
@@ -95,23 +95,23 @@ class EditorScreen(Screen[dict[str, Any] | None]):
     async def _acquire(self) -> None:
         aid = str(self.artifact["_id"])
         try:
-            got = await self.session.acquire(aid)
+            got = await self.session.artifacts.acquire(aid)
         except Exception as exc:
             if not self.closed:
                 what = "Cannot lock" if isinstance(exc, ConvexError) else "Cannot lock (backend unreachable?)"
                 self._close({"error": f"{what}: {error_text(exc)}"})
             return
         if self.closed:  # escape while the lock was on its way: give it back
-            if isinstance(got, Hold):
-                await self.session.cancel_edit()
+            if isinstance(got, LockHold):
+                await self.session.artifacts.cancel_edit()
             return
-        if not isinstance(got, Hold):
+        if not isinstance(got, LockHold):
             self._close({"conflict": got})
             return
         self.hold = got
         if got.base_version != self.artifact.get("version"):
             # Someone saved between the document on screen and the grant.
-            fresh = await self.session.artifact(aid)
+            fresh = await self.session.artifacts.get(aid)
             if not self.typed:
                 self.area.load_text(str(fresh.get("content") or ""))
                 self._original = self.text
@@ -131,14 +131,14 @@ class EditorScreen(Screen[dict[str, Any] | None]):
 
     def on_unmount(self) -> None:
         self._live.close()
-        if self._hold_lost in self.session.on_hold_lost:
-            self.session.on_hold_lost.remove(self._hold_lost)
+        if self._hold_lost in self.session.artifacts.on_hold_lost:
+            self.session.artifacts.on_hold_lost.remove(self._hold_lost)
 
     def _on_artifact(self, art: dict[str, Any] | None) -> None:
         if art:
-            self.session.check_lock_row(art)
+            self.session.artifacts.check_lock_row(art)
 
-    def _hold_lost(self, hold: Hold) -> None:
+    def _hold_lost(self, hold: LockHold) -> None:
         if hold is self.hold:
             self._draw_banner()
             by = f" by @{hold.lost_by}" if hold.lost_by else ""
@@ -185,17 +185,17 @@ class EditorScreen(Screen[dict[str, Any] | None]):
             if self.hold is None:
                 return  # refused: _acquire closed the editor and kept the text
             if self.hold.lost_reason:
-                got = await self.session.acquire(self.hold.artifact_id)
+                got = await self.session.artifacts.acquire(self.hold.artifact_id)
                 if isinstance(got, LockConflict):
                     self.notify(f"Cannot save: @{got.handle} ({got.kind}) holds the lock now. Your text is "
                                 "still here; copy it or wait.", severity="error", timeout=8)
                     return
-                if not isinstance(got, Hold):
+                if not isinstance(got, LockHold):
                     self.notify("Queued for the lock; save again when it is yours.", severity="warning")
                     return
                 self.hold = got
             await self._after_queued_keys()
-            result = await self.session.save(self.text)
+            result = await self.session.artifacts.save(self.text)
         except ConvexError as exc:
             self.notify(f"Save rejected: {error_text(exc)}. Your text is kept.", severity="error", timeout=8)
             return
@@ -217,7 +217,7 @@ class EditorScreen(Screen[dict[str, Any] | None]):
     async def action_cancel(self) -> None:
         self.closed = True
         if self.hold is not None:
-            await self.session.cancel_edit(keep_draft=True)
+            await self.session.artifacts.cancel_edit(keep_draft=True)
         # else the lock is still on its way; _acquire releases it when it arrives
         self._close(None)
 

@@ -4,7 +4,6 @@ selected version against the one before it), and restore (a new version with old
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from rich.text import Text
@@ -16,21 +15,24 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from collab.backend_client import ConvexError
-from collab.screens.session import LockConflict, SpaceSession, error_text
+from collab.backend_client.space import LockConflict, SpaceSession, diff_lines, error_text
 from collab.widgets.keys import binding
 from collab.widgets.live import LiveBinding
 from collab.widgets.timefmt import ago
 
 
+DIFF_STYLE = {"add": "green", "del": "red", "hunk": "cyan", "head": "bold", "same": ""}
+
+
 def diff_text(a: str, b: str, label_a: str, label_b: str) -> Text:
-    out = Text()
-    lines = list(difflib.unified_diff(a.splitlines(), b.splitlines(), label_a, label_b, lineterm=""))
+    """A unified diff, coloured (the facade's :func:`diff_lines`)."""
+    lines = diff_lines(a, b, label_a, label_b)
     if not lines:
         return Text("(no differences)", style="dim")
+    out = Text()
     for line in lines:
-        style = "green" if line.startswith("+") else "red" if line.startswith("-") else \
-            "cyan" if line.startswith("@@") else ""
-        out.append(line + "\n", style=style)
+        style = ("green" if line.text.startswith("+") else "red") if line.kind == "head" else DIFF_STYLE[line.kind]
+        out.append(line.text + "\n", style=style)
     return out
 
 
@@ -61,7 +63,7 @@ class HistoryScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._live.bind(self.session.watch_history(str(self.artifact["_id"])))
+        self._live.bind(self.session.artifacts.watch_history(str(self.artifact["_id"])))
         self.query_one(OptionList).focus()
 
     def on_unmount(self) -> None:
@@ -135,7 +137,7 @@ class HistoryScreen(Screen[None]):
         if v is None:
             return
         try:
-            result = await self.session.restore(str(self.artifact["_id"]), int(v["version"]))
+            result = await self.session.artifacts.restore(str(self.artifact["_id"]), int(v["version"]))
         except ConvexError as exc:
             self.notify(f"Restore rejected: {error_text(exc)}", severity="error")
             return

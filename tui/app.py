@@ -15,7 +15,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from collab.config import Config, textual_keymap
-from collab.screens.session import SpaceSession
+from collab.backend_client.space import SpaceSession
 from collab.screens.startup import ErrorScreen, StartingScreen
 from collab.tui.bootstrap import BootstrapError, LaunchOptions, connect, load
 from collab.tui.palette import ScreenCommands
@@ -76,7 +76,7 @@ class CollabApp(App[None]):
             return
         await self.switch_screen(SpaceScreen(self.session))
         if self.session.keeper is not None:
-            self.session.client.on_state_change(self._connection_changed)
+            self.session.on_connection_change(self._connection_changed)
         # The collector was paused for the start (collab.tui.run.pause_gc); the space screen's
         # first frame with its live data is drawn well within this.
         self.set_timer(0.5, resume_gc)
@@ -130,7 +130,6 @@ class CollabApp(App[None]):
         self.refresh(layout=True, repaint=True)
 
     def action_notifications(self) -> None:
-        from collab.backend_client.api import api
         from collab.screens.dialogs import MessageDialog
 
         session = self.session
@@ -138,7 +137,7 @@ class CollabApp(App[None]):
             return
 
         async def show() -> None:
-            rows = await session.client.query(api.notifications.list, {"spaceId": session.space_id, "limit": 15})
+            rows = await session.notifications(15)
             body = "\n".join(f"{'•' if not n.get('read') else ' '} {n.get('kind')}: {n.get('text')}" for n in rows)
             self.push_screen(MessageDialog("Notifications", body or "None yet."))
 
@@ -153,6 +152,5 @@ class CollabApp(App[None]):
 
     async def action_quit(self) -> None:
         if self.session is not None:
-            await self.session.close()
-            await self.session.client.close()
+            await self.session.disconnect()
         self.exit()

@@ -19,7 +19,7 @@ from collab.backend_client import ConvexClient, ConvexError
 from collab.backend_client.api import api
 from collab.config import Config, ConfigError, load_config, resolve_paths, write_default_config
 from collab.config.identity import handle_from_login, login_name
-from collab.screens.session import SpaceSession
+from collab.backend_client.space import SpaceSession, open_session
 
 
 class BootstrapError(Exception):
@@ -87,21 +87,21 @@ def _remember_space(data_dir: Path, name: str, space_id: str, owner: str) -> Non
     tmp.replace(data_dir / SPACES_FILE)
 
 
-async def _join_local(endpoint: Endpoint, name: str, handle: str, display: str) -> str | None:
+async def _join_local(endpoint: Endpoint, name: str, handle: str, display: str) -> bool:
     """Embedded backend: add ``handle`` to the space ``name`` another local user created,
-    acting as its owner (local trust, see :class:`Endpoint`)."""
+    acting as its owner (local trust, see :class:`Endpoint`). False if there is none."""
     if endpoint.data_dir is None:
-        return None
+        return False
     entry = _read_spaces(endpoint.data_dir).get(name)
     if not entry:
-        return None
+        return False
     from collab.backend.auth import Authority
 
     owner_token = Authority(endpoint.data_dir).mint(str(entry["owner"]), ttl_s=60)
     async with ConvexClient(endpoint.url, auth=owner_token) as owner:
         await owner.mutation(api.spaces.addMember, {"spaceId": entry["spaceId"], "handle": handle,
                                                     "kind": "human", "role": "editor", "name": display})
-    return str(entry["spaceId"])
+    return True
 
 
 def backend_url_and_token(config: Config) -> Endpoint:
@@ -172,35 +172,23 @@ def _mint_and_cache(data_dir: Path, handle: str, name: str | None) -> str:
 
 
 async def open_space(client: ConvexClient, config: Config, *, space_name: str | None = None,
-                     endpoint: Endpoint | None = None) -> tuple[str, str, dict[str, Any]]:
-    """Ensure the actor, find (or join, or create) the space by name, add the default agents."""
-    name = space_name or config.backend.space
+                     endpoint: Endpoint | None = None, clock: Callable[[], float] | None = None) -> SpaceSession:
+    """Open (or create) the space by name with the default agents: one ``spaces:open``. On the
+    embedded backend a space another local user created is joined first (local trust), and a
+    space created here is remembered for the next local user."""
     handle = my_handle(config)
-    me = await client.mutation(api.actors.ensure, {"name": config.identity.display_name or handle})
-    spaces = await client.query(api.spaces.list, {})
-    found = next((s for s in spaces if s.get("name") == name), None)
-    if found is None and endpoint is not None:
-        joined = await _join_local(endpoint, name, handle, config.identity.display_name or handle)
-        if joined:
-            spaces = await client.query(api.spaces.list, {})
-            found = next((s for s in spaces if s.get("_id") == joined), None)
-    if found is None:
-        space_id = str(await client.mutation(api.spaces.create, {"name": name, "description": "created by collab"}))
-        role = "owner"
-        if endpoint is not None and endpoint.data_dir is not None:
-            _remember_space(endpoint.data_dir, name, space_id, handle)
-    else:
-        space_id, role = str(found["_id"]), str(found.get("role", "viewer"))
-    if role == "owner":
-        members = await client.query(api.spaces.members, {"spaceId": space_id})
-        have = {(m.get("kind"), m.get("handle")) for m in members}
-        for agent in config.enabled_agents():
-            if ("agent", agent.handle) not in have:
-                await client.mutation(api.spaces.addMember, {
-                    "spaceId": space_id, "handle": agent.handle, "kind": "agent",
-                    "role": "editor", "name": agent.name,
-                })
-    return space_id, name, dict(me)
+    display = config.identity.display_name or handle
+    local = endpoint.data_dir if endpoint is not None else None
+
+    async def join(name: str) -> bool:
+        assert endpoint is not None
+        return await _join_local(endpoint, name, handle, display)
+
+    session = await open_session(client, config, handle=handle, space_name=space_name,
+                                 join_local=join if local is not None else None, clock=clock)
+    if session.created and local is not None:
+        _remember_space(local, session.space_name, session.space_id, handle)
+    return session
 
 
 async def connect(
@@ -216,7 +204,7 @@ async def connect(
     client = ConvexClient(url, auth=endpoint.token)
     try:
         await client.connect(timeout=timeout_s)
-        space_id, name, me = await open_space(client, config, space_name=space_name, endpoint=endpoint)
+        session = await open_space(client, config, space_name=space_name, endpoint=endpoint, clock=clock)
     except TimeoutError as exc:
         await client.close()
         raise BootstrapError(f"the backend at {url} did not answer within {timeout_s:.0f} s") from exc
@@ -227,8 +215,6 @@ async def connect(
     except Exception as exc:
         await client.close()
         raise BootstrapError(f"cannot connect to {url}: {exc}") from exc
-    kwargs: dict[str, Any] = {"clock": clock} if clock else {}
-    session = SpaceSession(client, config, space_id=space_id, space_name=name, me=me, **kwargs)
     if endpoint.data_dir is not None:
         from collab.tui.backend_launcher import BackendKeeper
 

@@ -14,14 +14,11 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from collab.widgets.keys import artifact_bindings
 from collab.widgets.lock_badge import lock_badge
 
 
 class ArtifactTree(OptionList):
     """Arrow keys move; the highlighted artifact is the one the document view shows."""
-
-    BINDINGS = artifact_bindings()
 
 
     class Highlighted(Message):

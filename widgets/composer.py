@@ -36,7 +36,6 @@ class Composer(TextArea):
         # Priority: a TextArea inserts a line break on enter before bindings are looked at.
         binding("discussion.send", "submit", description="Send", priority=True),
         binding("discussion.newline", "newline", description="New line", priority=True, show=False),
-        binding("discussion.cancel_runs", "screen.cancel_runs", description="Stop agents", show=False),
         Binding("tab", "accept_suggestion", "Complete", show=False),
     ]
 

@@ -14,6 +14,7 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from collab.backend_client import ConnectionState, ConnectionStatus
+from collab.backend_client.space import SpaceSession
 from collab.widgets.timefmt import until
 
 
@@ -32,11 +33,15 @@ def badge_text(status: ConnectionStatus | None, now_s: float) -> Text:
 
 
 class ConnectionBadge(Static):
-    def __init__(self, clock: Callable[[], float], **kwargs: Any) -> None:
+    """Follows the session's connection state by itself (``session=None``: set by hand)."""
+
+    def __init__(self, clock: Callable[[], float], session: SpaceSession | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.clock = clock
+        self.session = session
         self.status: ConnectionStatus | None = None
         self._timer: Timer | None = None
+        self._unsubscribe: Callable[[], None] | None = None
 
     def set_status(self, status: ConnectionStatus) -> None:
         self.status = status
@@ -49,7 +54,14 @@ class ConnectionBadge(Static):
             self._timer = None
 
     def on_mount(self) -> None:
+        if self.session is not None:
+            self._unsubscribe = self.session.on_connection_change(lambda st: self.call_next(self.set_status, st))
+            self.set_status(self.session.connection)
         self._draw()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
 
     def _draw(self) -> None:
         self.update(badge_text(self.status, self.clock()))

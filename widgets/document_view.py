@@ -18,9 +18,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from collab.widgets.keys import artifact_bindings
 from collab.widgets.lock_badge import lock_badge
-from collab.widgets.streams import draft_row_matches, merge
+from collab.backend_client.space import draft_row_matches, merge
 from collab.widgets.timefmt import ago
 
 MARKDOWN_KINDS = {"markdown", "md", "doc", "document", "note", "notes", "text"}
@@ -60,8 +59,6 @@ def draft_tail(draft: str, limit: int = DRAFT_TAIL_CHARS) -> Text:
 
 class DocumentView(VerticalScroll, can_focus=True):
     """Header (title, version, author, lock) above the rendered body."""
-
-    BINDINGS = artifact_bindings()
 
 
     def __init__(self, clock: Callable[[], float], me: str = "", names: dict[str, str] | None = None,

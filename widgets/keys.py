@@ -18,18 +18,19 @@ def binding(binding_id: str, action: str, *, show: bool = True, priority: bool =
 
 
 def artifact_bindings() -> list[Binding]:
-    """The artifact scope: live on the tree and the document view (same keys, same actions)."""
+    """The artifact scope, on the artifacts pane: the same keys whether the tree or the
+    document view has the focus."""
     return [
         # Priority: resolved in the app's own key loop, in order with the keys typed after it,
         # so the editor is focused before the next key is dispatched (no key is lost to a race).
-        binding("artifact.edit", "screen.edit_artifact", description="Edit", priority=True),
-        binding("artifact.new", "screen.new_artifact", description="New"),
-        binding("artifact.history", "screen.history", description="History"),
-        binding("artifact.wait_lock", "screen.wait_lock", show=False),
-        binding("artifact.force_unlock", "screen.force_unlock", show=False),
-        binding("artifact.copy", "screen.copy_artifact", show=False),
-        binding("artifact.export", "screen.export_artifact", show=False),
-        binding("artifact.tag", "screen.tag_artifact", show=False),
-        binding("artifact.rename", "screen.rename_artifact", show=False),
-        binding("artifact.discuss", "screen.discuss", show=False),
+        binding("artifact.edit", "edit_artifact", description="Edit", priority=True),
+        binding("artifact.new", "new_artifact", description="New"),
+        binding("artifact.history", "history", description="History"),
+        binding("artifact.wait_lock", "wait_lock", show=False),
+        binding("artifact.force_unlock", "force_unlock", show=False),
+        binding("artifact.copy", "copy_artifact", show=False),
+        binding("artifact.export", "export_artifact", show=False),
+        binding("artifact.tag", "tag_artifact", show=False),
+        binding("artifact.rename", "rename_artifact", show=False),
+        binding("artifact.discuss", "discuss", show=False),
     ]

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from collab.backend_client.space import merge, rows_by_message
 from collab.widgets.keys import binding
-from collab.widgets.streams import merge, rows_by_message
 
 
 def message_prompt(msg: dict[str, Any], me: str = "", live: dict[str, Any] | None = None) -> Text:
@@ -46,13 +47,24 @@ def message_prompt(msg: dict[str, Any], me: str = "", live: dict[str, Any] | Non
 
 class MessageLog(OptionList):
     BINDINGS = [
-        binding("discussion.mark_decision", "screen.mark_decision", description="Decision"),
-        binding("discussion.reply", "screen.reply", description="Reply"),
-        binding("discussion.copy", "screen.copy_message", show=False),
-        binding("discussion.export", "screen.export_discussion", show=False),
-        binding("discussion.toggle_sidebar", "screen.toggle_sidebar", description="Outline"),
-        binding("discussion.cancel_runs", "screen.cancel_runs", description="Stop agents", show=False),
+        binding("discussion.mark_decision", "act('mark_decision')", description="Decision"),
+        binding("discussion.reply", "act('reply')", description="Reply"),
+        binding("discussion.copy", "act('copy')", show=False),
+        binding("discussion.export", "act('export')", show=False),
+        binding("discussion.toggle_sidebar", "act('toggle_sidebar')", description="Outline"),
     ]
+
+    class Act(Message):
+        """A key of the log: ``action`` on the selected ``message`` (handled by the pane)."""
+
+        def __init__(self, action: str, message: dict[str, Any] | None) -> None:
+            super().__init__()
+            self.action = action
+            self.message = message
+
+    def action_act(self, action: str) -> None:
+        self.post_message(self.Act(action, self.selected))
+
     def __init__(self, me: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.me = me

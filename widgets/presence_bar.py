@@ -1,6 +1,7 @@
 """The presence bar: who is here (humans and agents), who types, what each one views, what
-each one holds. Fed by ``presence:list`` (its own table: heartbeats never re-run content
-queries), ``spaces:members`` and ``locks:list``."""
+each one holds. It binds its own live queries: ``presence:list`` (its own table: heartbeats
+never re-run content queries), ``spaces:members``, ``locks:list`` and ``artifacts:list`` (for
+the slugs)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,44 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from collab.backend_client.space import SpaceSession
+from collab.widgets.live import LiveBinding
+
 
 class PresenceBar(Static):
-    def __init__(self, me: str = "", **kwargs: Any) -> None:
+    def __init__(self, session: SpaceSession | None = None, me: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.me = me
+        self.session = session
+        self.me = session.handle if session is not None else me
         self.members: list[dict[str, Any]] = []
         self.presence: list[dict[str, Any]] = []
         self.holding: dict[str, list[str]] = {}  # handle -> artifact titles
         self.titles: dict[str, str] = {}  # artifactId -> slug
+        self._locks: list[dict[str, Any]] = []
+        self._bindings = [LiveBinding(self, lambda rows: self.set_members(rows or [])),
+                          LiveBinding(self, lambda rows: self.set_presence(rows or [])),
+                          LiveBinding(self, self._on_locks),
+                          LiveBinding(self, self._on_artifacts)]
+
+    def on_mount(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        for b, live in zip(self._bindings, (s.watch_members(), s.watch_presence(), s.artifacts.watch_locks(),
+                                            s.artifacts.watch_list())):
+            b.bind(live)
+
+    def on_unmount(self) -> None:
+        for b in self._bindings:
+            b.close()
+
+    def _on_locks(self, locks: list[dict[str, Any]] | None) -> None:
+        self._locks = list(locks or [])
+        self.set_locks(self._locks, self.titles)
+
+    def _on_artifacts(self, artifacts: list[dict[str, Any]] | None) -> None:
+        titles = {str(a["_id"]): str(a.get("slug", a.get("title", "?"))) for a in artifacts or []}
+        self.set_locks(self._locks, titles)
 
     def set_members(self, members: list[dict[str, Any]]) -> None:
         self.members = members

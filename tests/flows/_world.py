@@ -102,7 +102,7 @@ async def world(tmp: Path, handles: list[str], *, content: str = "Step 1. Test t
 @asynccontextmanager
 async def worker(w: World, config: Config, handles: list[str], **kw: Any) -> AsyncIterator[Worker]:
     wk = Worker(w.backend.url, config, lambda h: w.backend.mint_token(h, agent=True),
-                agents=[config.agent(h) for h in handles], warm=False, **kw)
+                agents=[config.agent(h) for h in handles], **kw)
     await wk.start()
     try:
         yield wk

@@ -109,8 +109,9 @@ def space_ready(app: CollabApp, *, presence: bool = True, messages: int = 0) -> 
     bar = screen.query_one(PresenceBar)
     if len(bar.members) < 6 or (presence and not bar.presence):
         return False
-    if screen.artifacts and screen.query_one(DocumentView).artifact is None:
+    artifacts = screen.artifacts.artifacts
+    if artifacts and screen.query_one(DocumentView).artifact is None:
         return False
-    if presence and screen.artifacts and not any(r.get("artifactId") for r in bar.presence):
+    if presence and artifacts and not any(r.get("artifactId") for r in bar.presence):
         return False  # the heartbeat naming the viewed artifact has not come back yet
     return len(screen.query_one(MessageLog).messages) >= messages

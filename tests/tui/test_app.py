@@ -49,7 +49,7 @@ async def test_edit_cycle_saves_a_version_and_releases(backend: BackendProcess) 
         app.screen.query_one("TextArea").load_text("second text\n")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen))
-        await wait_for(pilot, lambda: (app.screen.current or {}).get("version") == 2)
+        await wait_for(pilot, lambda: (app.screen.artifacts.current or {}).get("version") == 2)
         art = await _get(backend, seeded.ids["doc"])
         assert art["content"] == "second text\n" and not art["lock"]["held"]
 
@@ -63,7 +63,7 @@ async def test_cancel_releases_the_lock(backend: BackendProcess) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen))
-        await wait_for(pilot, lambda: not ((app.screen.current or {}).get("lock") or {}).get("held"))
+        await wait_for(pilot, lambda: not ((app.screen.artifacts.current or {}).get("lock") or {}).get("held"))
 
 
 async def _agent_holds_the_doc(backend: BackendProcess) -> tuple[Any, ConvexClient, dict[str, Any]]:
@@ -92,10 +92,10 @@ async def test_conflict_names_the_agent_and_queue_hands_over(backend: BackendPro
             assert dialog.conflict.handle == "dara" and dialog.conflict.kind == "agent"
             await pilot.press("w")  # wait in the queue
             await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen))
-            await wait_for(pilot, lambda: ((app.screen.current or {}).get("lock") or {}).get("queueLength") == 1)
+            await wait_for(pilot, lambda: ((app.screen.artifacts.current or {}).get("lock") or {}).get("queueLength") == 1)
             await agent.mutation(api.locks.release, {"artifactId": seeded.ids["doc"], "token": grant["token"]})
             await wait_for(pilot, lambda: any("yours" in n.message for n in app._notifications))
-            await wait_for(pilot, lambda: (((app.screen.current or {}).get("lock") or {}).get("holder") or {})
+            await wait_for(pilot, lambda: (((app.screen.artifacts.current or {}).get("lock") or {}).get("holder") or {})
                            .get("handle") == "alice")
     finally:
         await agent.close()
@@ -231,7 +231,7 @@ async def test_keys_after_e_and_ctrl_s_in_one_burst_save(backend: BackendProcess
         await wait_for(pilot, lambda: space_ready(app, presence=False))
         await pilot.press("e", *"quick ", "ctrl+s")  # save before the grant may have arrived
         await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen))
-        await wait_for(pilot, lambda: (app.screen.current or {}).get("version") == 2)
+        await wait_for(pilot, lambda: (app.screen.artifacts.current or {}).get("version") == 2)
         assert (await _get(backend, seeded.ids["doc"]))["content"] == "quick first text\n"
 
 
@@ -246,7 +246,7 @@ async def test_text_typed_while_the_lock_is_refused_is_kept(backend: BackendProc
             await pilot.press("escape")
             await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen))
             await agent.mutation(api.locks.release, {"artifactId": seeded.ids["doc"], "token": grant["token"]})
-            await wait_for(pilot, lambda: not ((app.screen.current or {}).get("lock") or {}).get("held"))
+            await wait_for(pilot, lambda: not ((app.screen.artifacts.current or {}).get("lock") or {}).get("held"))
             await pilot.press("e")
             await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.hold is not None)
             assert app.screen.text == "abcfirst text\n"

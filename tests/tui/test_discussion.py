@@ -116,4 +116,4 @@ async def test_sidebar_lists_decisions_and_open_questions(backend: BackendProces
         await wait_for(pilot, lambda: "We ship on Friday." in str(body.render()))
         assert panel.display and "Who reviews?" in str(body.render())
         await pilot.press("s")
-        assert not panel.display and app.screen._outline.live is None
+        assert not panel.display and app.screen.discussion._outline.live is None

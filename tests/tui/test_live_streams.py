@@ -18,7 +18,7 @@ from collab.backend_client import ConvexClient
 from collab.backend_client.api import api
 from collab.widgets.document_view import DocumentView
 from collab.widgets.message_log import MessageLog
-from collab.widgets.streams import draft_row_matches, merge
+from collab.backend_client.space import draft_row_matches, merge
 
 from .conftest import add_doc, seed_space, space_ready, wait_for
 

@@ -10,7 +10,7 @@ import pytest
 from collab.backend.testing import BackendProcess
 from collab.backend_client import ConvexClient
 from collab.backend_client.api import api
-from collab.screens.space import split_command
+from collab.backend_client.space import split_command
 from collab.widgets.composer import Composer
 
 from .conftest import add_doc, seed_space, space_ready, wait_for
@@ -37,7 +37,7 @@ async def test_revise_command_queues_a_revision_of_the_artifact_on_screen(backen
     seeded = await asyncio.to_thread(seed_space, backend, _seed)
     app = seeded.app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: space_ready(app, presence=False) and app.screen.current is not None)
+        await wait_for(pilot, lambda: space_ready(app, presence=False) and app.screen.artifacts.current is not None)
         await pilot.press("f4", *"/rewise @edwin x", "enter")
         composer = app.screen.query_one(Composer)
         await wait_for(pilot, lambda: any("Unknown command" in n.message for n in app._notifications))
@@ -57,7 +57,7 @@ async def test_keys_typed_right_after_a_pane_key_land_in_that_pane(backend: Back
     seeded = await asyncio.to_thread(seed_space, backend, _seed)
     app = seeded.app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: space_ready(app, presence=False) and app.screen.current is not None)
+        await wait_for(pilot, lambda: space_ready(app, presence=False) and app.screen.artifacts.current is not None)
         app.screen.query_one("#tree").focus()
         await pilot.pause()
         from textual import events
@@ -84,7 +84,7 @@ async def test_text_and_enter_in_one_burst_sends_all_of_it(backend: BackendProce
     seeded = await asyncio.to_thread(seed_space, backend, _seed)
     app = seeded.app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: space_ready(app, presence=False) and app.screen.current is not None)
+        await wait_for(pilot, lambda: space_ready(app, presence=False) and app.screen.artifacts.current is not None)
         app.post_message(events.Key("f4", None))
         for ch in "one":
             app.post_message(events.Key(_character_to_key(ch), ch))
@@ -107,7 +107,7 @@ async def test_ctrl_s_right_after_text_saves_all_of_it(backend: BackendProcess) 
     seeded = await asyncio.to_thread(seed_space, backend, _seed)
     app = seeded.app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: space_ready(app, presence=False) and app.screen.current is not None)
+        await wait_for(pilot, lambda: space_ready(app, presence=False) and app.screen.artifacts.current is not None)
         await pilot.press("f2", "e")
         await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.hold is not None)
         await pilot.press("end")

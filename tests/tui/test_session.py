@@ -7,7 +7,7 @@ import pytest
 
 from collab.backend.testing import BackendProcess
 from collab.backend_client.api import api
-from collab.screens.session import Hold, LockConflict
+from collab.backend_client.space import LockConflict, LockHold
 from collab.tui.bootstrap import connect
 
 from .conftest import make_config
@@ -25,16 +25,15 @@ async def test_first_connect_creates_space_with_default_agents_and_bob_joins(bac
         assert agents == ["dara", "edwin", "polly", "quinn", "rhea"]
         assert {"alice", "bob"} <= {m["handle"] for m in members}
 
-        aid = await alice.create_artifact("Spec", content="v1")
-        hold = await alice.acquire(aid)
-        assert isinstance(hold, Hold)
-        conflict = await bob.acquire(aid)
+        aid = await alice.artifacts.create("Spec", content="v1")
+        hold = await alice.artifacts.acquire(aid)
+        assert isinstance(hold, LockHold)
+        conflict = await bob.artifacts.acquire(aid)
         assert isinstance(conflict, LockConflict) and conflict.handle == "alice" and conflict.kind == "human"
-        saved = await alice.save("v2 text")
-        assert saved["version"] == 2 and alice.hold is None
-        art = await bob.artifact(aid)
+        saved = await alice.artifacts.save("v2 text")
+        assert saved["version"] == 2 and alice.artifacts.hold is None
+        art = await bob.artifacts.get(aid)
         assert art["content"] == "v2 text" and not art["lock"]["held"]
     finally:
         for s in (alice, bob):
-            await s.close()
-            await s.client.close()
+            await s.disconnect()

@@ -9,6 +9,7 @@ import pytest
 
 from collab.backend_client import ConnectionState, ConnectionStatus, ConvexClient
 from collab.backend_client.api import api
+from collab.widgets.connection_badge import ConnectionBadge
 
 from .conftest import add_doc, seed_space, space_ready, wait_for
 
@@ -93,9 +94,9 @@ def test_lock_held_by_agent(snap_compare: Any, fresh_backend: Any, size: tuple[i
     app = seeded.app()
 
     async def ready(pilot: Any) -> None:
-        await wait_for(pilot, lambda: space_ready(app) and bool(app.screen.locks))
+        await wait_for(pilot, lambda: space_ready(app) and bool(app.screen.artifacts.locks))
         await pilot.press("down")  # the tree is sorted: notes.py, Test plan
-        await wait_for(pilot, lambda: (app.screen.current or {}).get("title") == "Test plan")
+        await wait_for(pilot, lambda: (app.screen.artifacts.current or {}).get("title") == "Test plan")
         await pilot.press("e")  # the conflict dialog: who holds it, since when, wait?
         await wait_for(pilot, lambda: isinstance(app.screen, LockConflictDialog))
 
@@ -127,8 +128,10 @@ def test_reconnecting(snap_compare: Any, fresh_backend: Any, size: tuple[int, in
         # test_app.py); injected here so the countdown on screen is fixed.
         screen = app.screen
         assert isinstance(screen, SpaceScreen)
-        screen._on_state(ConnectionStatus(ConnectionState.RECONNECTING, next_retry_at=seeded.frozen_now + 4,
-                                          attempt=2, reason="socket closed", connection_count=1))
+        status = ConnectionStatus(ConnectionState.RECONNECTING, next_retry_at=seeded.frozen_now + 4,
+                                  attempt=2, reason="socket closed", connection_count=1)
+        screen.query_one(ConnectionBadge).set_status(status)  # the two panes that follow the connection
+        screen.artifacts._on_state(status)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=ready)

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _export(config: "object", space: str | None, out: Path, discussion: bool) -> list[Path]:
     from collab.backend_client.api import api
-    from collab.screens.exporting import artifact_filename, discussion_markdown
+    from collab.backend_client.space.exporting import artifact_filename, discussion_markdown
     from collab.tui.bootstrap import connect
 
     session = await connect(config, space_name=space)  # type: ignore[arg-type]

@@ -1,0 +1,93 @@
+"""The discussion facade: the space's messages with their live tails, the outline, posting
+(with composer commands such as ``/revise``), decisions, and stopping the agents."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from collab.backend_client.api import api
+from collab.backend_client.live_query import LiveQuery
+from collab.wire.text import parse_mentions
+
+if TYPE_CHECKING:
+    from collab.backend_client.space.session import SpaceSession
+
+__all__ = ["COMMANDS", "DiscussionView", "split_command"]
+
+# Composer commands: "/revise @edwin #test-plan tighten the intro" asks the mentioned agents to
+# revise the artifact (under its lock) instead of replying in the thread.
+COMMANDS = {"/revise": "revise", "/edit": "revise"}
+
+
+def split_command(body: str) -> tuple[str, str]:
+    """(task, message body) of what was typed; ValueError names the commands for a typo."""
+    if not body.startswith("/"):
+        return "reply", body
+    head, _, rest = body.partition(" ")
+    task = COMMANDS.get(head.lower())
+    if task is None:
+        raise ValueError(f"Unknown command {head}: try /revise @agent #artifact what to change")
+    if "@" not in rest:
+        raise ValueError(f"{head} needs an @agent to do it, e.g. {head} @edwin #test-plan make it shorter")
+    return task, rest.strip()
+
+
+class DiscussionView:
+    def __init__(self, session: SpaceSession) -> None:
+        self.session = session
+        self.client = session.client
+
+    # ------------------------------------------------------------------ live queries
+
+    def watch_messages(self, limit: int = 100) -> LiveQuery[Any]:
+        return self.client.watch(api.messages.list, {"spaceId": self.session.space_id, "limit": limit})
+
+    def watch_streams(self) -> LiveQuery[Any]:
+        """Live tails of every stream in the space (changes every ~30 ms while agents write)."""
+        return self.client.watch(api.streams.forSpace, {"spaceId": self.session.space_id})
+
+    def watch_outline(self) -> LiveQuery[Any]:
+        return self.client.watch(api.messages.outline, {"spaceId": self.session.space_id})
+
+    # ------------------------------------------------------------------ writes
+
+    async def post(self, body: str, artifact_id: str | None = None, task: str = "reply") -> str:
+        """Post to the space's discussion. ``task="revise"`` asks the mentioned agents to revise
+        the first ``#artifact`` of the body (or ``artifact_id``) under its lock."""
+        args: dict[str, Any] = {"spaceId": self.session.space_id, "body": body}
+        if artifact_id:
+            args["artifactId"] = artifact_id
+        if task != "reply":
+            args["task"] = task
+        return str(await self.client.mutation(api.messages.post, args))
+
+    async def send(self, typed: str) -> str:
+        """What the composer sends: a plain message, or a command (``/revise @agent ...``; with
+        no ``#artifact`` it revises the artifact this terminal shows). ValueError for a bad
+        command, before anything is sent."""
+        task, text = split_command(typed.strip())
+        target = self.session.presence.artifact_id if task == "revise" and "#" not in text else None
+        return await self.post(text, artifact_id=target, task=task)
+
+    def unanswerable(self, body: str) -> list[str]:
+        """One sentence per mentioned agent whose model needs an API key that is not set: it
+        cannot answer, and the user should hear it now rather than wait."""
+        cfg = self.session.config
+        agents = {a.handle: a for a in cfg.enabled_agents()}
+        handles = {m.lower() for m in parse_mentions(body)}
+        targets = list(agents) if "all" in handles else [h for h in handles if h in agents]
+        out = []
+        for h in targets:
+            problem = cfg.model_for(agents[h]).missing_key()
+            if problem:
+                out.append(f"@{h} cannot reply: {problem}")
+        return out
+
+    async def mark_decision(self, message_id: str, decision: bool) -> None:
+        await self.client.mutation(api.messages.markDecision, {"messageId": message_id, "decision": decision})
+
+    async def cancel_runs(self) -> list[str]:
+        """Cancel the space's unfinished agent runs (one mutation); the reason (who stopped
+        them) becomes the text of their streaming replies. Returns the handles stopped."""
+        stopped = await self.client.mutation(api.runs.cancelAll, {"spaceId": self.session.space_id})
+        return [str(r["agentHandle"]) for r in stopped]

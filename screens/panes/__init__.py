@@ -1,0 +1,1 @@
+"""Panes of the space screen: each owns its live queries, keys and actions."""
