@@ -1,4 +1,5 @@
-"""Agents streaming: 5 agents x 50 tokens/s revising 5 artifacts, 3 clients watching.
+"""Agents streaming: 5 agents x 50 tokens/s revising 5 artifacts (or, ``--task reply``,
+replying in the discussion), 3 clients watching.
 
 Real processes: the embedded backend (collaboration functions) in one, the run worker
 (``collab worker``, 5 agents, each its own identity) in another; the fake provider (loopback
@@ -20,7 +21,13 @@ Figures:
   + render + hand-off to the driver, per frame; floor p99 <= 16.7 ms), its CPU from /proc.
   The pty is drained continuously by a thread, as a terminal would.
 
+With ``--task reply`` the agents answer in the discussion instead: the watchers follow
+``messages:list`` + ``streams:forSpace`` (the discussion log's two inputs) and the TUI's
+discussion log shows the five replies growing; the TUI's frame times are printed per second
+too, so a frame cost that grows with the replies' length shows.
+
     python bench/agents_stream.py [--agents 5] [--tps 50] [--seconds 10] [--watchers 3] [--no-tui]
+                                  [--task revise|reply]
 """
 
 from __future__ import annotations
@@ -178,6 +185,42 @@ class TuiInPty:
         os.close(self.fd)
 
 
+class ReplyWatcher:
+    """One watching terminal of the discussion: each agent's reply as the log shows it
+    (``merge(body, tail)``), and when each token appeared."""
+
+    def __init__(self, client: ConvexClient, space: str, handles: list[str],
+                 emitted: dict[str, dict[int, float]]) -> None:
+        self.emitted = emitted
+        self.shown: dict[str, int] = {h: 0 for h in handles}
+        self.token_lat: list[float] = []
+        self.timeline: list[tuple[float, float]] = []
+        self.update_lat: list[float] = []
+        self.messages = client.watch(api.messages.list, {"spaceId": space})
+        self.tails = client.watch(api.streams.forSpace, {"spaceId": space})
+        self.messages.subscribe(self._changed)
+        self.tails.subscribe(self._changed)
+
+    def _changed(self, _: Any) -> None:
+        now = time.monotonic()
+        rows = {r.get("messageId"): r for r in self.tails.value or []}
+        for m in self.messages.value or []:
+            h = m["authorHandle"]
+            if h not in self.shown:
+                continue
+            visible = len(merge(m["body"], rows.get(m["_id"]))) // TOKEN_CHARS
+            times = self.emitted.get(h, {})
+            first = True
+            for i in range(self.shown[h], visible):
+                if i in times:
+                    self.token_lat.append(now - times[i])
+                    self.timeline.append((times[i], now - times[i]))
+                    if first:
+                        self.update_lat.append(now - times[i])
+                        first = False
+            self.shown[h] = max(self.shown[h], visible)
+
+
 class Watcher:
     """One watching terminal: what it shows per artifact, and when each token appeared."""
 
@@ -223,6 +266,8 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--watchers", type=int, default=3, help="watching clients, the TUI included")
     ap.add_argument("--no-tui", action="store_true", help="no TUI: every watcher is a plain client")
+    ap.add_argument("--task", choices=["revise", "reply"], default="revise",
+                    help="revise artifacts (document view) or reply in the discussion (log)")
     args = ap.parse_args()
     n_plain = args.watchers if args.no_tui else args.watchers - 1
     handles = HANDLES[: args.agents]
@@ -267,7 +312,8 @@ async def main() -> None:
                 c = ConvexClient(url, auth=authority.mint(handle))
                 await c.connect()
                 clients.append(c)
-                watchers.append(Watcher(c, artifacts, emitted))
+                watchers.append(Watcher(c, artifacts, emitted) if args.task == "revise"
+                                else ReplyWatcher(c, space, handles, emitted))
             cfg = tmp / "config.toml"
             cfg.write_text(config_toml(server.base_url, handles))
             worker = subprocess.Popen(
@@ -284,8 +330,12 @@ async def main() -> None:
             await asyncio.sleep(3.0)  # worker start-up (imports, connections) outside the window
             art_slugs = {a: (await owner.query(api.artifacts.get, {"artifactId": a}))["slug"] for a in artifacts}
             for art, h in artifacts.items():
-                await owner.mutation(api.messages.post, {"spaceId": space, "body": f"@{h} rewrite #{art_slugs[art]}",
-                                                         "task": "revise"})
+                if args.task == "revise":
+                    await owner.mutation(api.messages.post, {"spaceId": space, "task": "revise",
+                                                             "body": f"@{h} rewrite #{art_slugs[art]}"})
+                else:
+                    await owner.mutation(api.messages.post, {"spaceId": space,
+                                                             "body": f"@{h} tell us all about #{art_slugs[art]}"})
             # the window: from the first token to the last one of every stream
             while not any(emitted[h] for h in handles):
                 await asyncio.sleep(0.01)
@@ -317,8 +367,9 @@ async def main() -> None:
     token_lat = [x for w in watchers for x in w.token_lat]
     update_lat = [x for w in watchers for x in w.update_lat]
     shown = sum(sum(w.shown.values()) for w in watchers)
+    into = f"{len(handles)} artifacts" if args.task == "revise" else f"{len(handles)} discussion replies"
     print(f"agents streaming: {len(handles)} agents x {args.tps:g} tokens/s x {args.seconds:g} s into "
-          f"{len(handles)} artifacts, {args.watchers} watching clients ({n_plain} plain"
+          f"{into}, {args.watchers} watching clients ({n_plain} plain"
           f"{'' if args.no_tui else ' + the TUI in a pty'}; window {window:.2f} s)")
     print(f"  runs: {sorted(r['status'] for r in runs)}")
     print(f"  backend commits/s      {commits / window:7.1f}   (floor <= 100; one write per token would be "
@@ -343,6 +394,12 @@ async def main() -> None:
               f"{sum(1 for *_, g in frames if g)} with a GC pass)")
         print(f"  CPU TUI                {100 * (tui_cpu1 - tui_cpu0) / window:6.1f} %   "
               f"({tui.bytes_out / 1024:.0f} KiB written to the pty in all)")
+        per_second = []
+        for sec in range(int(window) + 1):
+            ms = [f * 1000 for t, f, _, _ in frames if sec <= t - s0["t"] < sec + 1]
+            if ms:
+                per_second.append(f"{pct(ms, 50):.1f}/{pct(ms, 99):.1f}")
+        print(f"  TUI frame p50/p99 per second (ms): {' '.join(per_second)}")
     else:
         print("  TUI in a pty           not run (--no-tui)")
     if os.environ.get("BENCH_DEBUG"):

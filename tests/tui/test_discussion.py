@@ -90,7 +90,7 @@ async def test_ctrl_g_stops_the_running_agents_and_the_reply_says_so(backend: Ba
             await pilot.press("ctrl+g")
             await wait_for(pilot, lambda: any("Stopped @quinn" in n.message for n in app._notifications))
             await wait_for(pilot, lambda: log.messages[1].get("state") == "failed")
-            text = log.get_option_at_index(1).prompt.plain
+            text = log.message_text(1)
             assert "stopped: cancelled by @alice" in text and text.endswith("Hel")
             status = (await agent.query(api.runs.get, {"runId": run["_id"]}))["status"]
             assert status == "cancelled"

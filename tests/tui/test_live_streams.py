@@ -56,7 +56,7 @@ async def _agent_member(c: ConvexClient, space_id: str, ids: dict[str, str], bac
 
 
 def _log_text(log: MessageLog, index: int) -> str:
-    return log.get_option_at_index(index).prompt.plain
+    return log.message_text(index)
 
 
 async def test_reply_tail_shows_before_the_durable_append(backend: BackendProcess) -> None:
