@@ -46,6 +46,9 @@ async def _serve(data_dir: Path, app: App | None, options: ServerOptions, quiet:
                 running = await companion(backend)
             except Exception as exc:  # the backend is useful without its companion: say why, go on
                 print(f"collab serve: {exc}", file=sys.stderr, flush=True)
+            describe = getattr(running, "describe", None)
+            if describe is not None and not quiet:
+                print(describe(), flush=True)
         await stop.wait()
     finally:
         if running is not None:

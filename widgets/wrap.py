@@ -31,6 +31,7 @@ class IncrementalWrap:
         self.lines: list[str] = [""]  # the last one is open: appended text may change it
         self.start = 0  # where the last line's source begins in ``text``
         self.soft = False  # the last line began at a soft break (its leading spaces are dropped)
+        self.wrapped = 0  # characters the last append went through (its cost, for tests)
 
     def set(self, text: str) -> None:
         """Wrap ``text``: only from the last line on if it extends the previous text."""
@@ -50,6 +51,7 @@ class IncrementalWrap:
         if not more:
             return
         self.text += more
+        self.wrapped = len(self.text) - self.start
         self.lines.pop()
         width, lines = self.width, self.lines
         line, used, soft, start = "", 0, self.soft, self.start

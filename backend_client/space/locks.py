@@ -163,8 +163,15 @@ class LockHold:
                 return
             sent = loop.time()
             try:
-                r = await self.client.mutation(api.locks.renew, {"artifactId": self.artifact_id, "token": self.token,
-                                                                 "ttlMs": policy.ttl_ms})
+                # A mutation waits out a lost connection (it is replayed on reconnect): bound the
+                # wait by the lease, so a partitioned holder notices in time that it must stop.
+                r = await asyncio.wait_for(
+                    self.client.mutation(api.locks.renew, {"artifactId": self.artifact_id, "token": self.token,
+                                                           "ttlMs": policy.ttl_ms}),
+                    max(0.0, deadline - policy.stop_margin_s - sent))
+            except TimeoutError:
+                self._lose("expired (no renewal got through)", None)
+                return
             except ConvexError as exc:  # the backend refused: the hold is over
                 data = exc.data if isinstance(exc.data, dict) else {}
                 self._lose(str(data.get("reason") or data.get("code") or "lost"), data.get("byHandle"))

@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from collab.backend.serve import serve_from_args
 
     companion = _worker_companion(getattr(args, "config", None)) if wants_worker(args) else None
+    if companion is None and not args.stop and not args.quiet and args.functions in (None, MODEL_APP):
+        print("agents' worker: off (--no-worker; run `collab worker` beside this backend)", flush=True)
     return serve_from_args(args, data_dir_of(args), companion)
 
 
@@ -56,6 +58,11 @@ def _worker_companion(config_path: Path | None) -> Any:
 class _StoppingWorker:
     def __init__(self, worker: Any) -> None:
         self.worker = worker
+
+    def describe(self) -> str:
+        """The startup line: which agents this process serves."""
+        handles = " ".join(f"@{h}" for h in self.worker.agents)
+        return f"agents' worker: {handles} ({len(self.worker.agents)} agent{'s' if len(self.worker.agents) != 1 else ''})"
 
     async def stop(self) -> None:
         await self.worker.stop(grace_s=2.0)
