@@ -13,9 +13,8 @@ from collab.backend.model import _lockcore as lk
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail, invalid
 from collab.backend.model._util import audit, check_slug, slugify
+from collab.backend.model._versions import MAX_CONTENT, check_content, commit_version
 from collab.backend.validators import v
-
-MAX_CONTENT = 2_000_000
 
 
 def _unique_slug(ctx: Any, space_id: str, wanted: str) -> str:
@@ -24,11 +23,6 @@ def _unique_slug(ctx: Any, space_id: str, wanted: str) -> str:
             "by_space_slug", lambda q, s=slug: q.eq("spaceId", space_id).eq("slug", s)).first() is not None:
         slug, n = f"{wanted}-{n}", n + 1
     return slug
-
-
-def _check_content(content: str) -> None:
-    if len(content) > MAX_CONTENT:
-        invalid(f"content is larger than {MAX_CONTENT} characters", size=len(content))
 
 
 @mutation(args={"spaceId": v.id("spaces"), "title": v.string(), "kind": v.string(), "content": v.string(),
@@ -40,7 +34,7 @@ def create(ctx: Any, args: dict[str, Any]) -> str:
     title = args["title"].strip()
     if not title or len(title) > 200:
         invalid("title must be 1-200 characters")
-    _check_content(args["content"])
+    check_content(args["content"])
     actor, now = ctx.caller.actor, ctx.now()
     slug = _unique_slug(ctx, args["spaceId"], check_slug(args["slug"]) if "slug" in args else slugify(title))
     row: dict[str, Any] = {"spaceId": args["spaceId"], "slug": slug, "title": title, "kind": args["kind"],
@@ -109,46 +103,14 @@ def version(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     return _version_row(ctx, args["artifactId"], args["version"])
 
 
-def _commit_version(ctx: Any, args: dict[str, Any], fn: str, content: str, source: str,
-                    restored_from: float | None) -> dict[str, Any]:
-    """Fence check + new version + release + grant to the queue head + audit: one transaction."""
-    caller, artifact = ctx.caller, ctx.caller.target
-    key = args.get("idempotencyKey")
-    rec = lk.recall(ctx, caller.actor_id, key, fn, args["artifactId"])
-    if rec is not None:
-        return rec["result"]  # a retry: the first result, applied once
-    lock = lk.check_fence(ctx, caller.actor_id, args["artifactId"], args["token"])
-    _check_content(content)
-    now, number = ctx.now(), artifact["version"] + 1
-    row: dict[str, Any] = {"artifactId": artifact["_id"], "spaceId": artifact["spaceId"], "version": number,
-                           "content": content, "authorId": caller.actor_id, "source": source,
-                           "parentVersion": artifact["version"], "lockEpoch": lock["epoch"], "at": now}
-    if args.get("message"):
-        row["message"] = args["message"]
-    if restored_from is not None:
-        row["restoredFrom"] = restored_from
-    version_id = ctx.db.insert("versions", row)
-    ctx.db.patch(artifact["_id"], {"content": content, "version": number, "updatedBy": caller.actor_id,
-                                   "updatedAt": now})
-    audit(ctx, artifact["spaceId"], "artifact.saved",
-          {"version": number, "epoch": lock["epoch"], "source": source, "restoredFrom": restored_from},
-          artifact_id=artifact["_id"], actor_id=caller.actor_id)
-    lock = lk.end_hold(ctx, lock, "saved", by=caller.actor)
-    granted = lk.grant_next(ctx, lock)
-    result = {"version": number, "versionId": version_id,
-              "grantedTo": granted["holder"] if granted else None}
-    lk.remember(ctx, caller.actor_id, key, fn, args["artifactId"], result)
-    return result
-
-
 @mutation(args={"artifactId": v.id("artifacts"), "token": v.number(), "content": v.string(),
                 "message": v.optional(v.string()), "idempotencyKey": v.optional(v.string()),
                 "source": v.optional(v.literal("merge"))}, policy="editor", scope="artifact")
 def save(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Save under the lock: new version, then the lock is released and granted to the queue head.
     Returns ``{version, versionId, grantedTo}``."""
-    return _commit_version(ctx, args, "artifacts:save", args["content"],
-                           args.get("source", ctx.caller.kind), None)
+    return commit_version(ctx, ctx.caller.target, args, "artifacts:save", args["content"],
+                          args.get("source", ctx.caller.kind))
 
 
 @mutation(args={"artifactId": v.id("artifacts"), "token": v.number(), "version": v.number(),
@@ -158,7 +120,8 @@ def restore(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Make an old version the next one (a new version; history is never rewritten)."""
     old = _version_row(ctx, args["artifactId"], args["version"])
     msg = {**args, "message": args.get("message") or f"restore version {args['version']:g}"}
-    return _commit_version(ctx, msg, "artifacts:restore", old["content"], ctx.caller.kind, args["version"])
+    return commit_version(ctx, ctx.caller.target, msg, "artifacts:restore", old["content"], ctx.caller.kind,
+                          restored_from=args["version"])
 
 
 @mutation(args={"artifactId": v.id("artifacts"), "title": v.optional(v.string()),
