@@ -35,6 +35,7 @@ from collab.flows.discussion import run_discussion
 from collab.flows.edit import run_revise
 from collab.flows.live import LivePusher
 from collab.flows.llm import warm_up
+from collab.flows.variations import run_compose, run_variation
 
 __all__ = ["FLOWS", "Worker"]
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 Flow = Callable[[RunContext], Awaitable[dict[str, Any]]]
 FLOWS: dict[str, Flow] = {"discussion": run_discussion, "reply": run_discussion, "revise": run_revise,
-                          "edit": run_revise}
+                          "edit": run_revise, "variation": run_variation, "compose": run_compose}
 DEFAULT_LEASE_MS = 15_000
 MAX_RUNS = 5
 
