@@ -222,5 +222,7 @@ def expire(ctx: Any, args: dict[str, Any]) -> str | None:
         ctx.db.patch(run["_id"], {"status": "queued", "claimedBy": UNDEFINED, "leaseExpiresAt": UNDEFINED,
                                   "expiryJobId": UNDEFINED, "error": "claim lease expired"})
         return "queued"
-    _finish(ctx, run, "failed", {"error": "the worker stopped answering (claim lease expired)"})
+    # This job is the run's expiry job: finish without cancelling the running job.
+    _finish(ctx, {**run, "expiryJobId": None}, "failed",
+            {"error": "the worker stopped answering (claim lease expired)"})
     return "failed"
