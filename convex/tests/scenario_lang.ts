@@ -154,7 +154,7 @@ export class State {
       if (missing.length || extra.length) {
         throw new Mismatch(`${where}: fields differ: missing ${show(missing.sort())}, unexpected ${show(extra.sort())}`);
       }
-      for (const [k, e] of Object.entries(expected)) this.match(e, act[k], `${where}.${k}`);
+      for (const [k, e] of Object.entries(expected as { [key: string]: Json })) this.match(e, act[k], `${where}.${k}`);
     } else if (!sameScalar(expected, actual)) {
       throw new Mismatch(`${where}: expected ${show(expected)}, got ${show(actual)}`);
     }
