@@ -94,6 +94,8 @@ function isSpecial(x: Json): x is { [key: string]: Json } {
 export class State {
   saved = new Map<string, unknown>();
   now = T0;
+  // handle -> the token subject the runner gives it (`$subject`)
+  subjects = new Map<string, string>();
 
   resolve(value: Json): unknown {
     if (Array.isArray(value)) return value.map((v) => this.resolve(v));
@@ -190,6 +192,9 @@ export class State {
         }
       }
       throw new Mismatch(`${where}: no element matches ${show(expected["$contains"])} in ${show(actual)}`);
+    } else if ("$subject" in expected) {
+      const want = this.subjects.get(String(expected["$subject"]));
+      if (actual !== want) throw new Mismatch(`${where}: expected the subject ${show(want)}, got ${show(actual)}`);
     } else if ("$now" in expected) {
       const want = this.now + Number(expected["$now"]);
       const ok = typeof actual === "number" && actual >= want && actual < want + CLOCK_DRIFT_MS;

@@ -67,6 +67,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
   const t = convexTest({ schema, modules, transactionLimits: scenario.limits ?? true });
   const identities = scenario.identities ?? {};
   const state = new State();
+  for (const [handle, kind] of Object.entries(identities)) state.subjects.set(handle, identityOf(handle, kind).subject);
   for (const [i, step] of scenario.steps.entries()) {
     let where = `step ${i}` + (step.note ? ` (${step.note})` : "");
     if (step.advanceMs !== undefined) {

@@ -80,6 +80,10 @@ class Failure:
 class State:
     saved: dict[str, Any] = field(default_factory=dict)
     now: float = T0
+    # handle -> the token subject the runner gives it (`$subject`)
+    subjects: dict[str, str] = field(default_factory=dict)
+    # how far before / after `now` a `$now` value may be (a real deployment's clock is not ours)
+    clock_slack: tuple[float, float] = (0.0, CLOCK_DRIFT_MS)
 
     # --- argument values ----------------------------------------------------------------------
 
@@ -173,9 +177,14 @@ class State:
                 except Mismatch:
                     continue
             raise Mismatch(f"{where}: no element matches {_show(expected['$contains'])} in {_show(actual)}")
+        elif "$subject" in expected:
+            want_subject = self.subjects[str(expected["$subject"])]
+            if actual != want_subject:
+                raise Mismatch(f"{where}: expected the subject {want_subject!r}, got {_show(actual)}")
         elif "$now" in expected:
             want = self.now + float(expected["$now"])
-            if _type_of(actual) != "number" or not want <= actual < want + CLOCK_DRIFT_MS:
+            low, high = want - self.clock_slack[0], want + self.clock_slack[1]
+            if _type_of(actual) != "number" or not low <= actual < high:
                 raise Mismatch(f"{where}: expected now{expected['$now']:+} = {want}, got {_show(actual)}")
         elif "$error" in expected:
             raise Mismatch(f"{where}: expected an error {_show(expected)}, got the value {_show(actual)}")

@@ -65,7 +65,8 @@ async def test_scenario(path: Path, tmp_path: Path) -> None:
     scenario = load(path)
     driver = EmbeddedDriver(tmp_path / "data", scenario)
     await driver.start()
+    state = State(subjects={h: f"{kind}:{h}" for h, kind in scenario.get("identities", {}).items()})
     try:
-        await run(scenario, driver, State())
+        await run(scenario, driver, state)
     finally:
         await driver.stop()
