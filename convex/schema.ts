@@ -4,7 +4,7 @@
 // (`locks` with their lease, `lockWaiters`, `drafts`, `presence`, `liveStreams`): Convex
 // invalidates subscriptions by index key ranges, so a query that reads only `artifacts` is
 // never re-run by a lease renewal, a streamed draft delta or a presence heartbeat.
-// tests/convex/test_parity.py compares every table, field validator and index with the Python
+// tests/typescript/test_parity.py compares every table, field validator and index with the Python
 // schema.
 import { defineSchema, defineTable } from "convex/server";
 import { v } from "convex/values";

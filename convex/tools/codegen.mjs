@@ -4,7 +4,7 @@
 // committed. This script writes them from the module list (every *.ts of convex/ that the
 // Convex CLI bundles as a function module: not schema.ts, not *.config.ts or tests), so adding
 // a module is `npm run codegen`. `node tools/codegen.mjs --check` fails when the committed files
-// differ from what it would write (tests/convex/test_parity.py runs it).
+// differ from what it would write (tests/typescript/test_parity.py runs it).
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

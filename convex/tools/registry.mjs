@@ -1,7 +1,7 @@
 // Prints the TypeScript registry as JSON: every exported Convex function of convex/ (kind,
 // visibility, argument validator as `exportArgs()` gives it, returns validator, policy and
 // scope of the policy wrapper) and the schema as `defineSchema(...).export()` gives it.
-// tests/convex/test_parity.py compares it with the Python registry
+// tests/typescript/test_parity.py compares it with the Python registry
 // (`App.from_package("collab.backend.model")`), so a function on one side only, or a validator
 // that differs, fails a test.
 //

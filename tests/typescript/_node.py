@@ -1,5 +1,8 @@
-"""Running the TypeScript side (``convex/``) from pytest: Node 20 and the packages of
-``convex/package-lock.json`` (``bash scripts/test`` runs ``npm ci`` there).
+"""Running the TypeScript side (``convex/``) from pytest (this package is not called ``convex``:
+with ``tests/`` on ``sys.path`` it would shadow PyPI's ``convex`` that tests/compat imports).
+
+Needs Node 20 and the packages of ``convex/package-lock.json`` (``bash scripts/test`` runs
+``npm ci`` there).
 
 In CI (``CI`` set) a missing ``node`` fails the test: the TypeScript side must run there. On a
 developer's machine without Node the tests are skipped with that reason.

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from collab.backend.functions import App
 
-from tests.convex._node import run_node, ts_registry
+from tests.typescript._node import run_node, ts_registry
 
 _APP: App | None = None
 

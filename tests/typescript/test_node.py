@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from tests.convex._node import CONVEX_DIR, bin_path, node
+from tests.typescript._node import CONVEX_DIR, bin_path, node
 
 
 def _run(*cmd: str, timeout: float) -> subprocess.CompletedProcess[str]:
