@@ -7,6 +7,10 @@ the first text after a quiet period goes out at once), so the backend sees ~33 c
 the whole worker whether it serves one agent or five. A push waits for the previous one (one
 in flight): a slow round trip makes the next push bigger, not more frequent.
 
+With the UI lane off (``streaming.ui_lane = false``, e.g. to save function calls on a Convex
+deployment) the pusher is disabled: registered streams drop their text and nothing is pushed,
+so readers see the persistence cadence only.
+
 ``base`` (the durable length the persistence lane has had *acknowledged*) rides on each chunk;
 the backend drops the part of the tail it covers (docs/API.md, streams). Because it is only
 raised after the durable write's ack, every snapshot a reader sees has ``len(durable) >= base``.
@@ -65,8 +69,10 @@ class LiveStream:
 class LivePusher:
     """Flushes every registered stream's new text in one mutation per UI tick."""
 
-    def __init__(self, client: ConvexClient, interval_ms: float = 30.0, clock: Clock | None = None) -> None:
+    def __init__(self, client: ConvexClient, interval_ms: float = 30.0, clock: Clock | None = None,
+                 *, enabled: bool = True) -> None:
         self.client = client
+        self.enabled = enabled
         self.interval = interval_ms / 1000
         self.clock = clock or LoopClock()
         self.streams: dict[str, LiveStream] = {}
@@ -77,7 +83,8 @@ class LivePusher:
         self._last = float("-inf")
 
     def start(self) -> LivePusher:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="live-pusher")
+        if self.enabled:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="live-pusher")
         return self
 
     async def stop(self) -> None:
@@ -88,6 +95,8 @@ class LivePusher:
             self._task = None
 
     def register(self, stream_id: str, key: str, base: int = 0) -> LiveStream:
+        if not self.enabled:  # the UI lane is off: a stream that takes text and pushes nothing
+            return LiveStream(stream_id, key, base=base, sent_base=base, closed=True)
         stream = LiveStream(stream_id, key, base=base, sent_base=base, _pusher=self)
         self.streams[stream_id] = stream
         return stream

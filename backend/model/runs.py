@@ -241,5 +241,7 @@ def expire(ctx: Any, args: dict[str, Any]) -> str | None:
         ctx.db.patch(run["_id"], {"status": "queued", "claimedBy": UNDEFINED, "leaseExpiresAt": UNDEFINED,
                                   "expiryJobId": UNDEFINED, "error": "claim lease expired"})
         return "queued"
-    finish_run(ctx, run, "failed", {"error": "the worker stopped answering (claim lease expired)"})
+    # This job is the run's expiry job: finish without cancelling the running job.
+    finish_run(ctx, {**run, "expiryJobId": None}, "failed",
+               {"error": "the worker stopped answering (claim lease expired)"})
     return "failed"

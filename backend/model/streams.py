@@ -182,5 +182,6 @@ def expire(ctx: Any, args: dict[str, Any]) -> bool:
     if due > ctx.now():
         ctx.db.patch(row["_id"], {"expiryJobId": _live.schedule_expiry(ctx, row["_id"], due)})
         return False
-    _live.close_row(ctx, row, "the stream stopped (its writer went away)")
+    # This job is the row's expiry job: close it without cancelling the running job.
+    _live.close_row(ctx, {**row, "expiryJobId": None}, "the stream stopped (its writer went away)")
     return True
