@@ -52,15 +52,14 @@ class VariationColumn(Vertical):
         super().__init__(**kwargs)
         self.variation_id = variation_id
         self.row: dict[str, Any] = {}
+        # Built here, not in compose: the screen may reach a just-mounted column's text (focus,
+        # live tails) before the column has composed its children.
+        self.text = StreamText()
 
     def compose(self) -> ComposeResult:
         yield Static(classes="variation-head")
         yield Static(classes="variation-error")
-        yield StreamText(placeholder="(waiting for a free worker slot)")
-
-    @property
-    def text(self) -> StreamText:
-        return self.query_one(StreamText)
+        yield self.text
 
     def show(self, row: dict[str, Any], shown: str) -> None:
         """The variation's row and the text to show (durable content + live tail)."""
