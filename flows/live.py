@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from collab.flows.cadence import StreamBatcher
     from collab.flows.llm import TokenChunk
 
-__all__ = ["LivePusher", "LiveStream", "new_stream_key"]
+__all__ = ["LivePusher", "LiveStream", "new_stream_key", "prepend", "pump", "until_text"]
 
 log = logging.getLogger(__name__)
 
@@ -164,3 +164,23 @@ async def pump(chunks: AsyncIterator[TokenChunk], batcher: StreamBatcher, live: 
                 live.add(chunk.text)
     return batcher.text
 
+
+
+async def until_text(stream: AsyncIterator[TokenChunk]) -> list[TokenChunk]:
+    """Read a model stream up to its first text (or its end): what arrived so far. A flow that
+    must take something (a lock, a proposal's stream) takes it when there is something to write:
+    a cold local model, or one busy with other agents' runs, can take minutes to start."""
+    seen: list[TokenChunk] = []
+    async for chunk in stream:
+        seen.append(chunk)
+        if chunk.text or chunk.done:
+            break
+    return seen
+
+
+async def prepend(first: list[TokenChunk], rest: AsyncIterator[TokenChunk]) -> AsyncIterator[TokenChunk]:
+    """The chunks :func:`until_text` read, then the rest of the stream."""
+    for chunk in first:
+        yield chunk
+    async for chunk in rest:
+        yield chunk

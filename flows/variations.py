@@ -25,7 +25,7 @@ from collab.flows.cadence import Batch, StreamBatcher
 from collab.flows.context import RunContext, RunFailed
 from collab.flows.edit import strip_fences
 from collab.flows.errors import LLMError
-from collab.flows.live import new_stream_key, pump
+from collab.flows.live import new_stream_key, prepend, pump, until_text
 from collab.flows.prompts import compose_messages, variation_messages
 
 __all__ = ["run_compose", "run_variation"]
@@ -44,8 +44,18 @@ async def _base_text(ctx: RunContext, artifact: dict[str, Any], version: float) 
 async def _write(ctx: RunContext, proposal_id: str, messages: Sequence[dict[str, str]],
                  temperature: float | None) -> dict[str, Any]:
     """Stream the model into the proposal at both cadences, then finish it (or fail it with the
-    provider's sentence, keeping what came before)."""
+    provider's sentence, keeping what came before). The proposal opens (``streaming``) at the
+    model's first token: until then it shows ``queued``, which is what it is while the model
+    starts or serves other runs first (the local model runs one generation at a time)."""
     client = ctx.client
+    stream = ctx.stream(messages, temperature=temperature)
+    try:
+        first = await until_text(stream)
+    except LLMError as exc:  # failed before writing anything
+        await _finish(ctx, proposal_id, "failed", "", str(exc))
+        raise RunFailed(str(exc), retryable=exc.retryable) from exc
+    if ctx.cancel.is_set():
+        return {"proposalId": proposal_id, "cancelled": True}
     key = new_stream_key()
     try:
         opened = await client.mutation(api.proposals.open, {"proposalId": proposal_id, "key": key})
@@ -66,7 +76,7 @@ async def _write(ctx: RunContext, proposal_id: str, messages: Sequence[dict[str,
 
     batcher = StreamBatcher(ctx.cadence, on_persist=persist)
     try:
-        text = await pump(ctx.stream(messages, temperature=temperature), batcher, live)
+        text = await pump(prepend(first, stream), batcher, live)
     except LLMError as exc:
         sentence = str(exc)
         await _finish(ctx, proposal_id, "failed", batcher.text, sentence)

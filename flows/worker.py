@@ -31,7 +31,7 @@ from collab.backend_client.api import api
 from collab.backend_client.auth import AuthSpec
 from collab.config import AgentConfig, Config, StreamingConfig
 from collab.flows.cadence import Cadence
-from collab.backend_client.space import RUN_OVER, error_code
+from collab.backend_client.space import RUN_OVER, error_code, error_text
 from collab.flows.context import Agent, RunContext, RunFailed
 from collab.flows.discussion import run_discussion
 from collab.flows.edit import run_revise
@@ -237,7 +237,7 @@ class Worker:
             outcome = "failed"
             log.exception("run %s of @%s crashed", ctx.run_id, agent.handle)
             if error_code(exc) not in RUN_OVER:
-                await self._fail(ctx, f"@{agent.handle} hit an internal error: {exc}", retry=False)
+                await self._fail(ctx, f"@{agent.handle} hit an internal error: {error_text(exc)}", retry=False)
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

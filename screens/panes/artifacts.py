@@ -275,6 +275,75 @@ class ArtifactsPane(Horizontal):
         art = self.current
         self.post_message(self.Discuss(f"#{art['slug']} " if art is not None and art.get("slug") else ""))
 
+    # ------------------------------------------------------------------ variations and flows
+
+    def action_variations(self) -> None:
+        """The artifact's variations (its latest round, or an empty screen to start one)."""
+        art = self._need_artifact()
+        if art is not None:
+            self.open_variations(art)
+
+    def open_variations(self, art: dict[str, Any], round_id: str | None = None) -> None:
+        from collab.screens.variations import VariationsScreen
+
+        self.app.push_screen(VariationsScreen(self.session, art, round_id))
+
+    @work(exclusive=True, group="vary")
+    async def start_variations(self, flow: str | None = None) -> None:
+        """Ask for the instruction (a leading number is N), start the round, show it."""
+        art = self._need_artifact()
+        if art is None:
+            return
+        views = self.session.variations
+        try:
+            plan = views.plan(flow)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        what = f"the {flow} flow" if flow else "variations"
+        answer = await self.app.push_screen_wait(Prompt(
+            f"{plan.n} {what} of {art.get('title')}: what should they do? (a number first changes N)",
+            placeholder="e.g. make it shorter, or: 3 bolder opening"))
+        if not answer:
+            return
+        head, _, rest = answer.partition(" ")
+        if head.isdigit() and rest.strip():
+            try:
+                plan = views.plan(flow, int(head))
+            except ValueError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            answer = rest.strip()
+        try:
+            got = await views.start(str(art["_id"]), answer, plan)
+        except ConvexError as exc:
+            self.notify(f"Cannot start: {error_text(exc)}", severity="error")
+            return
+        self.open_variations(art, str(got["roundId"]))
+
+    @work(exclusive=True, group="flow")
+    async def action_flow(self) -> None:
+        """The flow picker: every flow of the config; run the chosen one on the artifact."""
+        from collab.screens.flows import FlowPicker
+
+        art = self._need_artifact()
+        if art is None:
+            return
+        name = await self.app.push_screen_wait(FlowPicker(self.session.config, f"#{art.get('slug')}"))
+        if name:
+            self.run_flow(name)
+
+    def run_flow(self, name: str) -> None:
+        art = self.current
+        flow = self.session.config.flow(name)
+        if flow.view == "variations":
+            self.start_variations(name)
+        elif flow.view == "discussion":
+            handles = " ".join(f"@{a.handle}" for a in self.session.config.flow_agents(name))
+            self.post_message(self.Discuss(f"{handles} #{(art or {}).get('slug', '')} "))
+        else:
+            self.notify(f"{flow.title}: pipelines run from the pipeline view (p).", severity="warning")
+
     # ------------------------------------------------------------------ palette
 
     def palette_commands(self) -> list[Command]:
@@ -293,5 +362,13 @@ class ArtifactsPane(Horizontal):
                 (f"Rename {t}", "Change the title", self.action_rename_artifact),
                 (f"Discuss {t}", "Write a message referring to it", self.action_discuss),
                 (f"Force unlock {t}", "Owners: open the lock with a reason", self.action_force_unlock),
+                (f"Variations of #{art.get('slug')}…", "N versions side by side: star, pick, compose",
+                 self.start_variations),
+                (f"Rounds of variations of {t}", "Browse the variation rounds of this artifact",
+                 self.action_variations),
+                (f"Run a flow on #{art.get('slug')}…", "Pick one of the config's flows", self.action_flow),
             ]
+            for name, flow in self.session.config.visible_flows().items():
+                cmds.append((f"Flow {flow.title} on #{art.get('slug')}", flow.description or name,
+                             lambda n=name: self.run_flow(n)))
         return cmds
