@@ -226,14 +226,21 @@ export const forArtifact = query({
 
 /** Sweeper: close a stream nobody pushed to for `STALE_MS` (its message is marked failed, with
  * the text it had); a live one is checked again later (one job per stream per `STALE_MS`, not
- * one per push). */
+ * one per push). A stream whose run is still claimed by a live worker is not abandoned, only
+ * waiting (a model serving other runs first): the run's own lease expiry closes it if its
+ * worker goes away. */
 export const expire = internalMutation({
   args: { streamId: v.id("liveStreams") },
   handler: async (ctx, args): Promise<boolean> => {
     const row = await ctx.db.get(args.streamId);
     if (row === null) return false;
-    const due = row.updatedAt + STALE_MS;
-    if (due > Date.now()) {
+    const now = Date.now();
+    let due = row.updatedAt + STALE_MS;
+    const run = row.runId ? await getIn(ctx.db, "runs", row.runId) : null;
+    if (run !== null && (run.status === "claimed" || run.status === "streaming") && (run.leaseExpiresAt ?? 0) > now) {
+      due = Math.max(due, now + STALE_MS);
+    }
+    if (due > now) {
       await ctx.db.patch(row._id, { expiryJobId: await live.scheduleExpiry(ctx, row._id, due) });
       return false;
     }
