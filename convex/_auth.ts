@@ -9,8 +9,8 @@
 //
 // Policies: `authenticated` (any signed-in human or agent), `viewer` < `editor` < `owner` (a
 // member of the scoped space with at least that role). Scopes say where the space comes from:
-// `space` (`args.spaceId`), `artifact` / `message` / `run` (the space of that document), or
-// none (only `authenticated` makes sense).
+// `space` (`args.spaceId`), `artifact` / `message` / `run` / `proposal` / `round` / `variation`
+// (the space of that document), or none (only `authenticated` makes sense).
 import type { UserIdentity } from "convex/server";
 import type { ObjectType, PropertyValidators } from "convex/values";
 import type { Doc, Id } from "./_generated/dataModel";
@@ -25,7 +25,7 @@ import { fail, notFound } from "./_errors";
 import { pyRepr } from "./_util";
 
 export type Policy = "authenticated" | "viewer" | "editor" | "owner";
-export type Scope = "space" | "artifact" | "message" | "run" | null;
+export type Scope = "space" | "artifact" | "message" | "run" | "proposal" | "round" | "variation" | null;
 export type Role = "viewer" | "editor" | "owner";
 export const POLICIES: readonly Policy[] = ["authenticated", "viewer", "editor", "owner"];
 export const ROLE_RANK: Record<Role, number> = { viewer: 1, editor: 2, owner: 3 };
@@ -35,14 +35,25 @@ const SCOPE_ARG = {
   artifact: ["artifactId", "artifacts"],
   message: ["messageId", "messages"],
   run: ["runId", "runs"],
+  proposal: ["proposalId", "proposals"],
+  round: ["roundId", "variationRounds"],
+  variation: ["variationId", "variations"],
 } as const;
+// What a NOT_FOUND calls a scoped document of a table (the table's name without its "s").
+const WHAT: Partial<Record<string, string>> = { variationRounds: "round" };
 
-export type ScopedDoc = Doc<"artifacts"> | Doc<"messages"> | Doc<"runs">;
+export type ScopedDoc =
+  | Doc<"artifacts">
+  | Doc<"messages">
+  | Doc<"runs">
+  | Doc<"proposals">
+  | Doc<"variationRounds">
+  | Doc<"variations">;
 
 export class Caller {
   space: Doc<"spaces"> | null = null;
   member: Doc<"members"> | null = null;
-  target: ScopedDoc | null = null; // the scoped document (artifact, message, run)
+  target: ScopedDoc | null = null; // the scoped document (artifact, message, run, proposal, ...)
 
   constructor(
     readonly identity: UserIdentity,
@@ -70,7 +81,8 @@ export class Caller {
     return this.role !== null && ROLE_RANK[this.role] >= ROLE_RANK[role];
   }
 
-  /** The scoped document of an `artifact` / `message` / `run` scope. */
+  /** The scoped document of an `artifact` / `message` / `run` / `proposal` / `round` /
+   * `variation` scope. */
   artifact(): Doc<"artifacts"> {
     return this.target as Doc<"artifacts">;
   }
@@ -81,6 +93,18 @@ export class Caller {
 
   run(): Doc<"runs"> {
     return this.target as Doc<"runs">;
+  }
+
+  proposal(): Doc<"proposals"> {
+    return this.target as Doc<"proposals">;
+  }
+
+  round(): Doc<"variationRounds"> {
+    return this.target as Doc<"variationRounds">;
+  }
+
+  variation(): Doc<"variations"> {
+    return this.target as Doc<"variations">;
   }
 
   /** The space of a scoped function (the wrapper resolved it). */
@@ -157,7 +181,7 @@ async function resolve(
   const rawId = args[arg];
   const docId = typeof rawId === "string" ? ctx.db.normalizeId(table, rawId) : null;
   const doc = docId !== null ? await ctx.db.get(docId) : null;
-  if (doc === null) notFound(table.slice(0, -1), String(rawId));
+  if (doc === null) notFound(WHAT[table] ?? table.slice(0, -1), String(rawId));
   caller.target = scope !== "space" ? (doc as ScopedDoc) : null;
   caller.space = scope === "space" ? (doc as Doc<"spaces">) : await ctx.db.get((doc as ScopedDoc).spaceId);
   if (caller.space === null) notFound("space", String((doc as ScopedDoc).spaceId));

@@ -42,6 +42,21 @@ export function pyRepr(s: string): string {
   return out + quote;
 }
 
+/** Python `format(x, "g")` (`f"{x:g}"`): 6 significant digits, fixed notation for exponents
+ * -4..5 and scientific otherwise, trailing zeros dropped (`2.0` -> `"2"`, `1e-05`, `1.5e+07`).
+ * A tie in the 7th digit of an exactly representable number rounds up here and to even in
+ * Python. */
+export function pyG(x: number): string {
+  if (Number.isNaN(x)) return "nan";
+  if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
+  if (x === 0) return Object.is(x, -0) ? "-0" : "0";
+  const [mantissa, e] = x.toExponential(5).split("e") as [string, string];
+  const exp = Number(e);
+  const trim = (digits: string) => (digits.includes(".") ? digits.replace(/0+$/, "").replace(/\.$/, "") : digits);
+  if (exp >= -4 && exp < 6) return trim(x.toFixed(5 - exp));
+  return `${trim(mantissa)}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+}
+
 // What Python's `str.isspace()` accepts (JS `\s` also takes U+FEFF and not U+001C-U+001F, U+0085).
 const PY_SPACE =
   /^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;

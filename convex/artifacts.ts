@@ -1,18 +1,17 @@
 // Artifacts (documents, code, notes...) and their immutable versions: twin of
 // backend/model/artifacts.py.
 //
-// Content changes only through `save` / `restore`, which carry the fencing token of a live lock
-// hold: fence check, new version, release, grant to the queue head and audit happen in one
-// transaction (DESIGN 2.4).
-import { v, type Value } from "convex/values";
+// Content changes only through `save` / `restore` (and `variations:pick`), which carry the
+// fencing token of a live lock hold: fence check, new version, release, grant to the queue head
+// and audit happen in one transaction (DESIGN 2.4, `_versions.ts`).
+import { v } from "convex/values";
 import type { Doc, Id } from "./_generated/dataModel";
 import type { DatabaseReader } from "./_generated/server";
-import { mutation, query, type GuardedMutationCtx } from "./_auth";
+import { mutation, query } from "./_auth";
 import { fail, invalid } from "./_errors";
 import * as lk from "./_lockcore";
 import { audit, checkSlug, cpLen, pyStrip, slugify } from "./_util";
-
-export const MAX_CONTENT = 2_000_000;
+import { checkContent, commitVersion } from "./_versions";
 
 async function uniqueSlug(db: DatabaseReader, spaceId: Id<"spaces">, wanted: string): Promise<string> {
   let slug = wanted;
@@ -27,11 +26,6 @@ async function uniqueSlug(db: DatabaseReader, spaceId: Id<"spaces">, wanted: str
     slug = `${wanted}-${n}`;
     n += 1;
   }
-}
-
-function checkContent(content: string): void {
-  const size = cpLen(content);
-  if (size > MAX_CONTENT) invalid(`content is larger than ${MAX_CONTENT} characters`, { size });
 }
 
 function withoutContent<T extends { content: string }>(doc: T): Omit<T, "content"> {
@@ -154,54 +148,6 @@ export const version = query({
   handler: async (ctx, args) => versionRow(ctx.db, args.artifactId, args.version),
 });
 
-type CommitArgs = { artifactId: Id<"artifacts">; token: number; message?: string; idempotencyKey?: string };
-
-/** Fence check + new version + release + grant to the queue head + audit: one transaction. */
-async function commitVersion(
-  ctx: GuardedMutationCtx,
-  args: CommitArgs,
-  fn: string,
-  content: string,
-  source: "human" | "agent" | "merge",
-  restoredFrom: number | null,
-): Promise<Value> {
-  const caller = ctx.caller;
-  const artifact = caller.artifact();
-  const key = args.idempotencyKey;
-  const rec = await lk.recall(ctx.db, caller.actorId, key, fn, args.artifactId);
-  if (rec !== null) return rec.result; // a retry: the first result, applied once
-  let lock = await lk.checkFence(ctx, caller.actorId, args.artifactId, args.token);
-  checkContent(content);
-  const now = Date.now();
-  const number = artifact.version + 1;
-  const versionId = await ctx.db.insert("versions", {
-    artifactId: artifact._id,
-    spaceId: artifact.spaceId,
-    version: number,
-    content,
-    authorId: caller.actorId,
-    source,
-    parentVersion: artifact.version,
-    lockEpoch: lock.epoch,
-    at: now,
-    ...(args.message ? { message: args.message } : {}),
-    ...(restoredFrom !== null ? { restoredFrom } : {}),
-  });
-  await ctx.db.patch(artifact._id, { content, version: number, updatedBy: caller.actorId, updatedAt: now });
-  await audit(
-    ctx,
-    artifact.spaceId,
-    "artifact.saved",
-    { version: number, epoch: lock.epoch, source, restoredFrom },
-    { artifactId: artifact._id, actorId: caller.actorId },
-  );
-  lock = await lk.endHold(ctx, lock, "saved", { by: caller.actor });
-  const granted = await lk.grantNext(ctx, lock);
-  const result = { version: number, versionId, grantedTo: granted !== null ? granted.holder : null };
-  await lk.remember(ctx, caller.actorId, key, fn, args.artifactId, result);
-  return result;
-}
-
 export const save = mutation({
   args: {
     artifactId: v.id("artifacts"),
@@ -216,7 +162,7 @@ export const save = mutation({
   // Save under the lock: new version, then the lock is released and granted to the queue head.
   // Returns `{version, versionId, grantedTo}`.
   handler: async (ctx, args) =>
-    commitVersion(ctx, args, "artifacts:save", args.content, args.source ?? ctx.caller.kind, null),
+    commitVersion(ctx, ctx.caller.artifact(), args, "artifacts:save", args.content, args.source ?? ctx.caller.kind),
 });
 
 export const restore = mutation({
@@ -233,7 +179,9 @@ export const restore = mutation({
   handler: async (ctx, args) => {
     const old = await versionRow(ctx.db, args.artifactId, args.version);
     const msg = { ...args, message: args.message || `restore version ${args.version}` };
-    return commitVersion(ctx, msg, "artifacts:restore", old.content, ctx.caller.kind, args.version);
+    return commitVersion(ctx, ctx.caller.artifact(), msg, "artifacts:restore", old.content, ctx.caller.kind, {
+      restoredFrom: args.version,
+    });
   },
 });
 

@@ -101,6 +101,60 @@ async function queueRuns(
   return runs;
 }
 
+type Linked = { threadId?: Id<"messages">; artifactId?: Id<"artifacts">; runId?: Id<"runs"> };
+
+/** `threadId` / `artifactId` / `runId` arguments must name documents of this space. */
+async function checkedRefs(db: DatabaseReader, args: Linked, spaceId: Id<"spaces">): Promise<void> {
+  const linked = [
+    ["threadId", "messages"],
+    ["artifactId", "artifacts"],
+    ["runId", "runs"],
+  ] as const;
+  for (const [key, table] of linked) {
+    const id = args[key];
+    if (id !== undefined) {
+      const doc = await getIn(db, table, id);
+      if (doc === null || doc.spaceId !== spaceId) {
+        fail("NOT_FOUND", `${table.slice(0, -1)} ${id} is not in this space`, { what: table.slice(0, -1), id });
+      }
+    }
+  }
+}
+
+type NewMessage = Omit<Doc<"messages">, "_id" | "_creationTime">;
+
+/** A new message of the caller in `spaceId`, mentions and refs parsed. */
+async function newRow(
+  ctx: GuardedMutationCtx,
+  spaceId: Id<"spaces">,
+  args: Linked,
+  body: string,
+  state: "streaming" | "done",
+): Promise<NewMessage> {
+  const caller = ctx.caller;
+  const { mentions, mentionsAll, refs } = await resolveBody(ctx.db, spaceId, body);
+  const row: NewMessage = {
+    spaceId,
+    authorId: caller.actorId,
+    authorKind: caller.kind,
+    authorHandle: caller.handle,
+    body,
+    mentions,
+    mentionsAll,
+    refs,
+    state,
+    decision: false,
+    openQuestion: false,
+  };
+  if (args.threadId !== undefined) {
+    const thread = (await ctx.db.get(args.threadId))!;
+    row.threadId = thread.threadId ?? thread._id; // replies to replies join the root
+  }
+  if (args.artifactId !== undefined) row.artifactId = args.artifactId;
+  if (args.runId !== undefined) row.runId = args.runId;
+  return row;
+}
+
 export const post = mutation({
   args: {
     spaceId: v.id("spaces"),
@@ -113,62 +167,70 @@ export const post = mutation({
   },
   policy: "editor",
   scope: "space",
-  // Post a message (`streaming: true` opens an agent reply to fill with `messages:append`).
-  // Mentions and refs are parsed from the body. A human's message that mentions agents
-  // (`@handle`, `@all`) queues one run per mentioned agent (at most 5), in this transaction:
-  // `task: "reply"` (default) answers in the thread, `task: "revise"` revises the first
-  // `#artifact` (or the message's topic artifact). Returns the messageId.
+  // Post a message (`streaming: true` opens an agent reply to fill with `messages:append`;
+  // `messages:openReply` does that and opens its live stream in one step). Mentions and refs
+  // are parsed from the body. A human's message that mentions agents (`@handle`, `@all`)
+  // queues one run per mentioned agent (at most 5), in this transaction: `task: "reply"`
+  // (default) answers in the thread, `task: "revise"` revises the first `#artifact` (or the
+  // message's topic artifact). Returns the messageId.
   handler: async (ctx, args) => {
     const caller = ctx.caller;
     const spaceId = args.spaceId;
     if (cpLen(args.body) > MAX_BODY) invalid(`message body is longer than ${MAX_BODY} characters`);
     if (!args.streaming && !pyStrip(args.body)) invalid("message body is empty");
-    const linked = [
-      ["threadId", "messages"],
-      ["artifactId", "artifacts"],
-      ["runId", "runs"],
-    ] as const;
-    for (const [key, table] of linked) {
-      const id = args[key];
-      if (id !== undefined) {
-        const doc = await getIn(ctx.db, table, id);
-        if (doc === null || doc.spaceId !== spaceId) {
-          fail("NOT_FOUND", `${table.slice(0, -1)} ${id} is not in this space`, { what: table.slice(0, -1), id });
-        }
-      }
-    }
-    const thread = args.threadId !== undefined ? await ctx.db.get(args.threadId) : null;
-    const { mentions, mentionsAll, refs } = await resolveBody(ctx.db, spaceId, args.body);
-    const state = args.streaming ? ("streaming" as const) : ("done" as const);
-    const row = {
-      spaceId,
-      authorId: caller.actorId,
-      authorKind: caller.kind,
-      authorHandle: caller.handle,
-      body: args.body,
-      mentions,
-      mentionsAll,
-      refs,
-      state,
-      decision: false,
-      openQuestion: false,
-      // replies to replies join the root
-      ...(thread !== null ? { threadId: thread.threadId ?? thread._id } : {}),
-      ...(args.artifactId !== undefined ? { artifactId: args.artifactId } : {}),
-      ...(args.runId !== undefined ? { runId: args.runId } : {}),
-    };
+    await checkedRefs(ctx.db, args, spaceId);
+    const row = await newRow(ctx, spaceId, args, args.body, args.streaming ? "streaming" : "done");
     const task = args.task ?? "reply";
-    const target = refs.length > 0 ? refs[0] : args.artifactId;
+    const target = row.refs.length > 0 ? row.refs[0] : args.artifactId;
     if (task === "revise" && target === undefined) {
       invalid("a revise request needs an #artifact reference (or a topic artifact)");
     }
     const msgId = await ctx.db.insert("messages", row);
-    if (state === "done") {
+    if (row.state === "done") {
       await notifyMentions(ctx, { ...row, _id: msgId });
       // agents mentioning agents never start runs: no reply loops
       if (caller.kind === "human") await queueRuns(ctx, { ...row, _id: msgId }, task, target);
     }
     return msgId;
+  },
+});
+
+export const openReply = mutation({
+  args: {
+    spaceId: v.id("spaces"),
+    key: v.string(),
+    threadId: v.optional(v.id("messages")),
+    artifactId: v.optional(v.id("artifacts")),
+    runId: v.optional(v.id("runs")),
+  },
+  policy: "editor",
+  scope: "space",
+  // Open an (agent's) streaming reply and its live stream in one transaction: readers see the
+  // empty reply and its tail row appear together, and a failure leaves neither. `key` is the
+  // stream's write capability for `streams:push`. Fill it with `messages:append` (the
+  // persistence cadence) and end it with `messages:finish`. Returns `{messageId, streamId}`.
+  handler: async (ctx, args) => {
+    const caller = ctx.caller;
+    const spaceId = args.spaceId;
+    const now = Date.now();
+    if (cpLen(args.key) < live.MIN_KEY) invalid(`key must be at least ${live.MIN_KEY} characters`);
+    await checkedRefs(ctx.db, args, spaceId);
+    const messageId = await ctx.db.insert("messages", await newRow(ctx, spaceId, args, "", "streaming"));
+    const stream: live.NewRow = {
+      spaceId,
+      actorId: caller.actorId,
+      actorHandle: caller.handle,
+      kind: "message",
+      messageId,
+      base: 0,
+      text: "",
+      seq: 0,
+      key: args.key,
+      startedAt: now,
+      updatedAt: now,
+    };
+    if (args.runId !== undefined) stream.runId = args.runId;
+    return { messageId, streamId: await live.openRow(ctx, stream) };
   },
 });
 

@@ -50,7 +50,14 @@ function owned(ctx: GuardedMutationCtx, attempt: number): Doc<"runs"> {
 
 type Extra = { output?: Value; usage?: Value; costUsd?: number; error?: string };
 
-async function finish(ctx: MutationCtx, run: Doc<"runs">, status: "done" | "failed" | "cancelled", fields: Extra): Promise<void> {
+/** End a run: `done`, or `failed` / `cancelled` (its unfinished streams and proposals keep
+ * their text and say so, `_live.endRun`). Audited; a failure notifies the run's creator. */
+export async function finishRun(
+  ctx: MutationCtx,
+  run: Doc<"runs">,
+  status: "done" | "failed" | "cancelled",
+  fields: Extra,
+): Promise<void> {
   if (run.expiryJobId) await ctx.scheduler.cancel(run.expiryJobId as Id<"_scheduled_functions">);
   await ctx.db.patch(run._id, {
     status,
@@ -61,7 +68,7 @@ async function finish(ctx: MutationCtx, run: Doc<"runs">, status: "done" | "fail
   });
   if (status !== "done") {
     // streams its worker did not finish keep their text, marked failed
-    await live.endRun(ctx, run._id, String(fields.error || status));
+    await live.endRun(ctx, run._id, String(fields.error || status), status);
   }
   await audit(
     ctx,
@@ -195,7 +202,7 @@ export const complete = mutation({
     if (args.output !== undefined) fields.output = args.output;
     if (args.usage !== undefined) fields.usage = args.usage;
     if (args.costUsd !== undefined) fields.costUsd = args.costUsd;
-    await finish(ctx, run, "done", fields);
+    await finishRun(ctx, run, "done", fields);
     return null;
   },
 });
@@ -219,7 +226,7 @@ const failRun = mutation({
     if (args.costUsd !== undefined) extra.costUsd = args.costUsd;
     if (args.retry && run.attempt < run.maxAttempts) {
       if (run.expiryJobId) await ctx.scheduler.cancel(run.expiryJobId as Id<"_scheduled_functions">);
-      await live.endRun(ctx, run._id, args.error);
+      await live.endRun(ctx, run._id, args.error, "requeued");
       await ctx.db.patch(run._id, {
         status: "queued",
         error: args.error,
@@ -230,7 +237,7 @@ const failRun = mutation({
       });
       return { status: "queued" };
     }
-    await finish(ctx, run, "failed", { error: args.error, ...extra });
+    await finishRun(ctx, run, "failed", { error: args.error, ...extra });
     return { status: "failed" };
   },
 });
@@ -246,8 +253,40 @@ export const cancel = mutation({
   handler: async (ctx, args) => {
     const run = ctx.caller.run();
     if (TERMINAL.includes(run.status)) return { status: run.status };
-    await finish(ctx, run, "cancelled", { error: args.reason ?? "cancelled" });
+    await finishRun(ctx, run, "cancelled", { error: args.reason ?? "cancelled" });
     return { status: "cancelled" as Status };
+  },
+});
+
+export const cancelAll = mutation({
+  args: { spaceId: v.id("spaces"), reason: v.optional(v.string()) },
+  policy: "editor",
+  scope: "space",
+  // Cancel every run of the space that has not finished (queued, claimed, streaming) in one
+  // transaction (`ctrl+g` in the app); their workers stop within a second. Returns the runs
+  // stopped, oldest first: `[{runId, agentId, agentHandle, kind}]`.
+  handler: async (ctx, args) => {
+    const reason = args.reason || `cancelled by @${ctx.caller.handle}`;
+    const stopped: { runId: Id<"runs">; agentId: Id<"actors">; kind: string; agentHandle: string; at: number }[] = [];
+    for (const status of ["queued", ...ACTIVE] as Status[]) {
+      const runs = await ctx.db
+        .query("runs")
+        .withIndex("by_space_status", (q) => q.eq("spaceId", args.spaceId).eq("status", status))
+        .collect();
+      for (const run of runs) {
+        await finishRun(ctx, run, "cancelled", { error: reason });
+        const agent = await ctx.db.get(run.agentId);
+        stopped.push({
+          runId: run._id,
+          agentId: run.agentId,
+          kind: run.kind,
+          agentHandle: agent !== null ? agent.handle : "?",
+          at: run._creationTime,
+        });
+      }
+    }
+    stopped.sort((a, b) => a.at - b.at); // stable, as Python's sort
+    return stopped.map(({ at: _at, ...rest }) => rest);
   },
 });
 
@@ -268,6 +307,7 @@ export const retry = mutation({
       finishedAt: undefined,
       queuedAt: Date.now(),
     });
+    await live.endRun(ctx, run._id, "retried", "requeued"); // its proposals start over
     await audit(
       ctx,
       run.spaceId,
@@ -340,7 +380,7 @@ export const expire = internalMutation({
     if (run === null || !ACTIVE.includes(run.status) || run.attempt !== args.attempt) return null;
     if (run.leaseExpiresAt! > Date.now()) return null;
     if (run.attempt < run.maxAttempts) {
-      await live.endRun(ctx, run._id, "the worker stopped answering (claim lease expired); retrying");
+      await live.endRun(ctx, run._id, "the worker stopped answering (claim lease expired); retrying", "requeued");
       await ctx.db.patch(run._id, {
         status: "queued",
         claimedBy: undefined,
@@ -351,7 +391,7 @@ export const expire = internalMutation({
       return "queued";
     }
     // This job is the run's expiry job: finish without cancelling the running job.
-    await finish(ctx, { ...run, expiryJobId: undefined }, "failed", {
+    await finishRun(ctx, { ...run, expiryJobId: undefined }, "failed", {
       error: "the worker stopped answering (claim lease expired)",
     });
     return "failed";

@@ -25,7 +25,14 @@ export const DRAFT_STATUS = v.union(
   v.literal("released"),
 );
 export const MESSAGE_STATE = v.union(v.literal("streaming"), v.literal("done"), v.literal("failed"));
-export const STREAM_KIND = v.union(v.literal("message"), v.literal("draft"));
+export const STREAM_KIND = v.union(v.literal("message"), v.literal("draft"), v.literal("proposal"));
+export const PROPOSAL_STATUS = v.union(
+  v.literal("queued"),
+  v.literal("streaming"),
+  v.literal("done"),
+  v.literal("failed"),
+  v.literal("cancelled"),
+);
 export const RUN_STATUS = v.union(
   v.literal("queued"),
   v.literal("claimed"),
@@ -100,6 +107,10 @@ export default defineSchema({
     parentVersion: v.optional(v.number()),
     restoredFrom: v.optional(v.number()),
     lockEpoch: v.optional(v.number()), // the fencing token the save carried
+    // Where the content came from when it was not typed under the lock: a picked variation
+    // ({kind: "variation", variationId, roundId, ...}), a composition ({kind: "compose", parts}),
+    // an approved pipeline stage.
+    provenance: v.optional(v.any()),
     at: v.number(),
   }).index("by_artifact_version", ["artifactId", "version"]),
   // --- locks (fast: lease renewals) ------------------------------------------------------------
@@ -239,6 +250,7 @@ export default defineSchema({
     messageId: v.optional(v.id("messages")),
     artifactId: v.optional(v.id("artifacts")),
     epoch: v.optional(v.number()), // the lock hold a draft stream writes under
+    proposalId: v.optional(v.id("proposals")),
     runId: v.optional(v.id("runs")),
     base: v.number(), // durable length the tail follows
     text: v.string(), // the tail: streamed text after `base` not yet persisted
@@ -251,7 +263,62 @@ export default defineSchema({
     .index("by_space", ["spaceId"])
     .index("by_message", ["messageId"])
     .index("by_artifact", ["artifactId"])
+    .index("by_proposal", ["proposalId"])
     .index("by_run", ["runId"]),
+  // --- proposals: candidate content, streamed but not saved (fast while streaming) ------------
+  // Not tied to a lock epoch: several stream into one artifact at once (variations, a pipeline
+  // stage's output). Content grows at the persistence cadence; the tail is a `liveStreams` row
+  // of kind "proposal". Saved only through the lock (a pick, an approval).
+  proposals: defineTable({
+    spaceId: v.id("spaces"),
+    artifactId: v.id("artifacts"),
+    authorId: v.id("actors"),
+    authorKind: ACTOR_KIND,
+    authorHandle: v.string(),
+    baseVersion: v.number(), // the artifact version it was made from
+    content: v.string(),
+    status: PROPOSAL_STATUS,
+    error: v.optional(v.string()),
+    runId: v.optional(v.id("runs")),
+    temperature: v.optional(v.number()), // the run's own, when not the agent's
+    usage: v.optional(v.any()),
+    costUsd: v.optional(v.number()),
+    provenance: v.any(), // {kind: "variation" | "compose" | "stage", ...}
+    updatedAt: v.number(),
+  })
+    .index("by_artifact", ["artifactId"])
+    .index("by_run", ["runId"]),
+  // --- variations: rounds of N proposals side by side ------------------------------------------
+  variationRounds: defineTable({
+    spaceId: v.id("spaces"),
+    artifactId: v.id("artifacts"),
+    number: v.number(), // 1, 2, ... per artifact
+    instruction: v.string(),
+    note: v.optional(v.string()), // "N more" in this direction
+    flow: v.optional(v.string()),
+    flowInstructions: v.optional(v.string()),
+    n: v.number(),
+    agents: v.array(v.string()), // the handle of each variation, in order
+    temperatures: v.array(v.union(v.number(), v.null())),
+    parentRoundId: v.optional(v.id("variationRounds")),
+    shortlist: v.array(v.id("variations")), // the parent's stars it started from
+    createdBy: v.id("actors"),
+    createdByHandle: v.string(),
+    picked: v.optional(v.any()), // {variationId, index, version, by}
+  }).index("by_artifact", ["artifactId", "number"]),
+  variations: defineTable({
+    spaceId: v.id("spaces"),
+    artifactId: v.id("artifacts"),
+    roundId: v.id("variationRounds"),
+    index: v.number(), // #1..#N in the round (compositions follow)
+    proposalId: v.id("proposals"),
+    composed: v.boolean(),
+    starred: v.boolean(),
+    starredBy: v.optional(v.id("actors")),
+    picked: v.boolean(),
+  })
+    .index("by_round", ["roundId", "index"])
+    .index("by_proposal", ["proposalId"]),
   // --- agent jobs -------------------------------------------------------------------------------
   runs: defineTable({
     spaceId: v.id("spaces"),

@@ -3,7 +3,7 @@
 import { v } from "convex/values";
 import type { Doc, Id } from "./_generated/dataModel";
 import type { DatabaseReader, MutationCtx } from "./_generated/server";
-import { actorBySubject, membership, mutation, query } from "./_auth";
+import { actorBySubject, membership, mutation, query, type GuardedMutationCtx } from "./_auth";
 import { fail, invalid } from "./_errors";
 import { audit, cpLen, pyStrip, randomToken } from "./_util";
 import { ACTOR_KIND, ROLE } from "./schema";
@@ -40,20 +40,22 @@ export const create = mutation({
   args: { name: v.string(), description: v.optional(v.string()) },
   policy: "authenticated",
   // A new space; the caller becomes its owner. Returns the spaceId.
-  handler: async (ctx, args) => {
-    const name = pyStrip(args.name);
-    if (!name || cpLen(name) > 120) invalid("space name must be 1-120 characters");
-    const actor = ctx.caller.actor!;
-    const spaceId = await ctx.db.insert("spaces", {
-      name,
-      createdBy: actor._id,
-      ...(args.description ? { description: args.description } : {}),
-    });
-    await insertMember(ctx, spaceId, actor, "owner", null);
-    await audit(ctx, spaceId, "space.created", { name }, { actorId: actor._id });
-    return spaceId;
-  },
+  handler: async (ctx, args) => createSpace(ctx, args.name, args.description),
 });
+
+async function createSpace(ctx: GuardedMutationCtx, rawName: string, description: string | undefined): Promise<Id<"spaces">> {
+  const name = pyStrip(rawName);
+  if (!name || cpLen(name) > 120) invalid("space name must be 1-120 characters");
+  const actor = ctx.caller.actor!;
+  const spaceId = await ctx.db.insert("spaces", {
+    name,
+    createdBy: actor._id,
+    ...(description ? { description } : {}),
+  });
+  await insertMember(ctx, spaceId, actor, "owner", null);
+  await audit(ctx, spaceId, "space.created", { name }, { actorId: actor._id });
+  return spaceId;
+}
 
 export const list = query({
   args: {},
@@ -154,40 +156,102 @@ export const join = mutation({
   },
 });
 
+/** Make `<kind>:<handle>` a member with `role` (its actor is created if it never signed in:
+ * the token `sub` will map to it); a member already there gets the role. Audited. */
+async function putMember(
+  ctx: GuardedMutationCtx,
+  spaceId: Id<"spaces">,
+  kind: Doc<"actors">["kind"],
+  handle: string,
+  role: Doc<"members">["role"],
+  name: string | undefined,
+): Promise<Id<"members">> {
+  const subject = `${kind}:${handle}`;
+  let actor = await actorBySubject(ctx.db, subject);
+  if (actor === null) {
+    const actorId = await ctx.db.insert("actors", { subject, kind, handle, name: name || handle });
+    actor = (await ctx.db.get(actorId))!;
+  }
+  const existing = await membership(ctx.db, spaceId, actor._id);
+  let memberId: Id<"members">;
+  if (existing !== null) {
+    await ctx.db.patch(existing._id, { role });
+    memberId = existing._id;
+  } else {
+    memberId = await insertMember(ctx, spaceId, actor, role, ctx.caller.actorId);
+  }
+  await audit(
+    ctx,
+    spaceId,
+    "member.added",
+    { handle: actor.handle, kind: actor.kind, role },
+    { actorId: ctx.caller.actorId },
+  );
+  return memberId;
+}
+
 export const addMember = mutation({
   args: { spaceId: v.id("spaces"), handle: v.string(), kind: ACTOR_KIND, role: ROLE, name: v.optional(v.string()) },
   policy: "owner",
   scope: "space",
   // Add a human or agent by handle (its actor is created if it never signed in: the token `sub`
   // `<kind>:<handle>` will map to it). Changes the role if already a member.
+  handler: async (ctx, args) => putMember(ctx, args.spaceId, args.kind, args.handle, args.role, args.name),
+});
+
+const AGENT = v.object({ handle: v.string(), name: v.optional(v.string()) });
+
+export const open = mutation({
+  args: {
+    name: v.string(),
+    description: v.optional(v.string()),
+    actorName: v.optional(v.string()),
+    agents: v.optional(v.array(AGENT)),
+    create: v.optional(v.boolean()),
+  },
+  policy: "authenticated",
+  // Everything the app needs to open a space by name, in one transaction: the caller's actor
+  // (display name `actorName` updated), the caller's space called `name` (created with the
+  // caller as owner when there is none and `create` is not false), and, for an owner, the
+  // `agents` added as editor members if missing. Returns `{spaceId, name, role, me, created}`,
+  // or null when no such space exists and `create` is false.
   handler: async (ctx, args) => {
-    const subject = `${args.kind}:${args.handle}`;
-    let actor = await actorBySubject(ctx.db, subject);
-    if (actor === null) {
-      const actorId = await ctx.db.insert("actors", {
-        subject,
-        kind: args.kind,
-        handle: args.handle,
-        name: args.name || args.handle,
-      });
-      actor = (await ctx.db.get(actorId))!;
+    const actor = ctx.caller.actor!;
+    const name = pyStrip(args.name);
+    if (args.actorName !== undefined) {
+      const display = pyStrip(args.actorName);
+      if (!display || cpLen(display) > 80) invalid("name must be 1-80 characters");
+      if (display !== actor.name) await ctx.db.patch(actor._id, { name: display });
     }
-    const existing = await membership(ctx.db, args.spaceId, actor._id);
-    let memberId: Id<"members">;
-    if (existing !== null) {
-      await ctx.db.patch(existing._id, { role: args.role });
-      memberId = existing._id;
-    } else {
-      memberId = await insertMember(ctx, args.spaceId, actor, args.role, ctx.caller.actorId);
+    let found: [Id<"spaces">, Doc<"members">["role"]] | null = null;
+    const mine = await ctx.db
+      .query("members")
+      .withIndex("by_actor", (q) => q.eq("actorId", actor._id))
+      .collect();
+    for (const m of mine) {
+      const space = await ctx.db.get(m.spaceId);
+      if (space !== null && space.name === name) {
+        found = [space._id, m.role];
+        break;
+      }
     }
-    await audit(
-      ctx,
-      args.spaceId,
-      "member.added",
-      { handle: actor.handle, kind: actor.kind, role: args.role },
-      { actorId: ctx.caller.actorId },
-    );
-    return memberId;
+    const created = found === null;
+    if (found === null) {
+      if (args.create === false) return null;
+      found = [await createSpace(ctx, name, args.description), "owner"];
+    }
+    const [spaceId, role] = found;
+    if (role === "owner") {
+      const members = await ctx.db
+        .query("members")
+        .withIndex("by_space", (q) => q.eq("spaceId", spaceId))
+        .collect();
+      const have = new Set(members.filter((m) => m.kind === "agent").map((m) => m.handle));
+      for (const agent of args.agents ?? []) {
+        if (!have.has(agent.handle)) await putMember(ctx, spaceId, "agent", agent.handle, "editor", agent.name);
+      }
+    }
+    return { spaceId, name, role, me: await ctx.db.get(actor._id), created };
   },
 });
 

@@ -12,9 +12,8 @@
 // connection can push for several agents, each of which opened its own streams under its own
 // identity. The key is never returned by a query.
 import { v } from "convex/values";
-import { internal } from "./_generated/api";
 import type { Doc, Id } from "./_generated/dataModel";
-import { internalMutation, type MutationCtx } from "./_generated/server";
+import { internalMutation } from "./_generated/server";
 import { mutation, query } from "./_auth";
 import { fail, invalid } from "./_errors";
 import * as live from "./_live";
@@ -23,11 +22,10 @@ import { cpLen, cpSlice, getIn } from "./_util";
 import { MAX_BODY } from "./messages";
 import { STREAM_KIND } from "./schema";
 
-// A stream nobody pushed to for this long is closed by the sweeper (its message marked failed).
-export const STALE_MS = 60_000;
+export const STALE_MS = live.STALE_MS;
+const MIN_KEY = live.MIN_KEY;
 const MAX_CHUNKS = 64;
 const MAX_CHUNK_TEXT = 100_000;
-const MIN_KEY = 16;
 
 const CHUNK = v.object({
   streamId: v.id("liveStreams"),
@@ -37,11 +35,6 @@ const CHUNK = v.object({
   base: v.optional(v.number()),
 });
 
-async function schedule(ctx: MutationCtx, rowId: Id<"liveStreams">, at: number): Promise<string> {
-  return await ctx.scheduler.runAt(at, internal.streams.expire, { streamId: rowId });
-}
-
-type NewRow = Omit<Doc<"liveStreams">, "_id" | "_creationTime">;
 
 export const open = mutation({
   args: {
@@ -69,7 +62,7 @@ export const open = mutation({
         fail("NOT_FOUND", `run ${args.runId} is not in this space`, { what: "run", id: args.runId });
       }
     }
-    let row: NewRow;
+    let row: live.NewRow;
     let existing: Doc<"liveStreams"> | null;
     const common = {
       spaceId,
@@ -122,9 +115,7 @@ export const open = mutation({
       return existing._id;
     }
     if (args.runId !== undefined) row.runId = args.runId;
-    const rowId = await ctx.db.insert("liveStreams", row);
-    await ctx.db.patch(rowId, { expiryJobId: await schedule(ctx, rowId, now + STALE_MS) });
-    return rowId;
+    return await live.openRow(ctx, row);
   },
 });
 
@@ -235,15 +226,22 @@ export const forArtifact = query({
 
 /** Sweeper: close a stream nobody pushed to for `STALE_MS` (its message is marked failed, with
  * the text it had); a live one is checked again later (one job per stream per `STALE_MS`, not
- * one per push). */
+ * one per push). A stream whose run is still claimed by a live worker is not abandoned, only
+ * waiting (a model serving other runs first): the run's own lease expiry closes it if its
+ * worker goes away. */
 export const expire = internalMutation({
   args: { streamId: v.id("liveStreams") },
   handler: async (ctx, args): Promise<boolean> => {
     const row = await ctx.db.get(args.streamId);
     if (row === null) return false;
-    const due = row.updatedAt + STALE_MS;
-    if (due > Date.now()) {
-      await ctx.db.patch(row._id, { expiryJobId: await schedule(ctx, row._id, due) });
+    const now = Date.now();
+    let due = row.updatedAt + STALE_MS;
+    const run = row.runId ? await getIn(ctx.db, "runs", row.runId) : null;
+    if (run !== null && (run.status === "claimed" || run.status === "streaming") && (run.leaseExpiresAt ?? 0) > now) {
+      due = Math.max(due, now + STALE_MS);
+    }
+    if (due > now) {
+      await ctx.db.patch(row._id, { expiryJobId: await live.scheduleExpiry(ctx, row._id, due) });
       return false;
     }
     // This job is the row's expiry job: close it without cancelling the running job.

@@ -14,6 +14,7 @@ import type * as _errors from "../_errors.js";
 import type * as _live from "../_live.js";
 import type * as _lockcore from "../_lockcore.js";
 import type * as _util from "../_util.js";
+import type * as _versions from "../_versions.js";
 import type * as actors from "../actors.js";
 import type * as artifacts from "../artifacts.js";
 import type * as audit from "../audit.js";
@@ -22,9 +23,11 @@ import type * as locks from "../locks.js";
 import type * as messages from "../messages.js";
 import type * as notifications from "../notifications.js";
 import type * as presence from "../presence.js";
+import type * as proposals from "../proposals.js";
 import type * as runs from "../runs.js";
 import type * as spaces from "../spaces.js";
 import type * as streams from "../streams.js";
+import type * as variations from "../variations.js";
 
 declare const fullApi: ApiFromModules<{
   "_auth": typeof _auth;
@@ -32,6 +35,7 @@ declare const fullApi: ApiFromModules<{
   "_live": typeof _live;
   "_lockcore": typeof _lockcore;
   "_util": typeof _util;
+  "_versions": typeof _versions;
   "actors": typeof actors;
   "artifacts": typeof artifacts;
   "audit": typeof audit;
@@ -40,9 +44,11 @@ declare const fullApi: ApiFromModules<{
   "messages": typeof messages;
   "notifications": typeof notifications;
   "presence": typeof presence;
+  "proposals": typeof proposals;
   "runs": typeof runs;
   "spaces": typeof spaces;
   "streams": typeof streams;
+  "variations": typeof variations;
 }>;
 
 export declare const api: FilterApi<
