@@ -145,9 +145,17 @@ class VariationsScreen(Screen[None]):
     # ------------------------------------------------------------------ live data
 
     def _on_rounds(self, rounds: list[dict[str, Any]] | None) -> None:
+        previous = [str(r["_id"]) for r in self.rounds]
         self.rounds = list(rounds or [])
-        if self.round_id is None and self.rounds:
-            self._show_round(str(self.rounds[0]["_id"]))
+        if self.rounds:
+            newest = str(self.rounds[0]["_id"])
+            # Follow a new round (someone started one) unless the reader went back to an older one.
+            following = self.round_id is None or (previous and self.round_id == previous[0])
+            if following and newest != self.round_id:
+                if self.round_id is not None and self.rounds[0].get("createdBy") != self.session.actor_id:
+                    self.notify(f"Round {self.rounds[0]['number']:g} started by "
+                                f"@{self.rounds[0].get('createdByHandle', '?')}.", timeout=5)
+                self._show_round(newest)
         self._draw_title()
 
     def _show_round(self, round_id: str) -> None:

@@ -52,21 +52,23 @@ class VariationColumn(Vertical):
         super().__init__(**kwargs)
         self.variation_id = variation_id
         self.row: dict[str, Any] = {}
-        # Built here, not in compose: the screen may reach a just-mounted column's text (focus,
-        # live tails) before the column has composed its children.
+        # Built here, not in compose: the screen updates a just-mounted column (its row, live
+        # tails, focus) before the column has composed its children.
+        self.head = Static(classes="variation-head")
+        self.error = Static(classes="variation-error")
         self.text = StreamText()
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="variation-head")
-        yield Static(classes="variation-error")
+        yield self.head
+        yield self.error
         yield self.text
 
     def show(self, row: dict[str, Any], shown: str) -> None:
         """The variation's row and the text to show (durable content + live tail)."""
         self.row = row
         self.border_title = f"#{row['index']:g}" + (" ★" if row.get("starred") else "")
-        self.query_one(".variation-head", Static).update(header_text(row))
-        error = self.query_one(".variation-error", Static)
+        self.head.update(header_text(row))
+        error = self.error
         error.display = row.get("status") in ("failed", "cancelled") and bool(row.get("error"))
         if error.display:
             error.update(Text(str(row.get("error")), style="red" if row.get("status") == "failed" else "yellow"))

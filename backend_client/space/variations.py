@@ -82,9 +82,12 @@ class VariationsView:
 
     # ------------------------------------------------------------------ live queries
 
-    def watch_rounds(self, artifact_id: str) -> LiveQuery[Any]:
+    def watch_rounds(self, artifact_id: str, limit: int | None = None) -> LiveQuery[Any]:
         """The artifact's rounds, newest first, with counts by status and stars."""
-        return self.client.watch(api.variations.forArtifact, {"artifactId": artifact_id})
+        args: dict[str, Any] = {"artifactId": artifact_id}
+        if limit is not None:
+            args["limit"] = limit
+        return self.client.watch(api.variations.forArtifact, args)
 
     def watch_round(self, round_id: str) -> LiveQuery[Any]:
         """A round and its variations (content at the persistence cadence)."""

@@ -56,6 +56,7 @@ class ArtifactsPane(Horizontal):
         self._doc = LiveBinding(self, self._on_document, lambda err: self.document.show(None))
         self._draft = LiveBinding(self, lambda d: self.document.set_draft(d), lambda err: None)
         self._draft_stream = LiveBinding(self, lambda r: self.document.set_draft_row(r), lambda err: None)
+        self._rounds = LiveBinding(self, lambda rounds: self.document.set_rounds(rounds), lambda err: None)
         self._unsub_state: Callable[[], None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -84,7 +85,7 @@ class ArtifactsPane(Horizontal):
         self._on_state(self.session.connection)
 
     def on_unmount(self) -> None:
-        for b in (self._list, self._locks, self._members, self._doc, self._draft, self._draft_stream):
+        for b in (self._list, self._locks, self._members, self._doc, self._draft, self._draft_stream, self._rounds):
             b.close()
         if self._unsub_state:
             self._unsub_state()
@@ -123,6 +124,7 @@ class ArtifactsPane(Horizontal):
         self._doc.bind(self.view.watch(event.artifact_id))
         self._draft.bind(self.view.watch_draft(event.artifact_id))
         self._draft_stream.bind(self.view.watch_draft_stream(event.artifact_id))
+        self._rounds.bind(self.session.variations.watch_rounds(event.artifact_id, limit=1))
         self.session.set_presence(artifact_id=event.artifact_id)
 
     def _need_artifact(self) -> dict[str, Any] | None:
