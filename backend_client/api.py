@@ -232,6 +232,10 @@ class PresenceListArgs(TypedDict):
     spaceId: str
 
 
+class RunsActiveArgs(TypedDict):
+    spaceId: str
+
+
 class RunsCancelArgs(TypedDict):
     runId: str
     reason: NotRequired[str]
@@ -546,6 +550,10 @@ class presence(Namespace):
 
 
 class runs(Namespace):
+    active = QueryRef[RunsActiveArgs, Any]("runs:active")
+    """Runs of the space not finished yet, oldest first, each with ``agentHandle``: what every
+    agent is doing (queued, claimed = thinking, streaming) for the presence bar.
+    """
     cancel = MutationRef[RunsCancelArgs, Any]("runs:cancel")
     """Cancel a run that has not finished (the worker learns it from its next heartbeat)."""
     cancelAll = MutationRef[RunsCancelAllArgs, Any]("runs:cancelAll")

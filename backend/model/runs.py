@@ -209,6 +209,23 @@ def pending(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
         "by_agent_status", lambda q: q.eq("agentId", ctx.caller.actor_id).eq("status", "queued")).collect()
 
 
+@query(args={"spaceId": v.id("spaces")}, policy="viewer", scope="space")
+def active(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Runs of the space not finished yet, oldest first, each with ``agentHandle``: what every
+    agent is doing (queued, claimed = thinking, streaming) for the presence bar."""
+    rows = []
+    for status in ("queued", *ACTIVE):
+        rows += ctx.db.query("runs").with_index(
+            "by_space_status", lambda q, s=status: q.eq("spaceId", args["spaceId"]).eq("status", s)).collect()
+    out = []
+    for r in sorted(rows, key=lambda r: r["_creationTime"]):
+        agent = ctx.db.get(r["agentId"])
+        out.append({"runId": r["_id"], "agentId": r["agentId"], "agentHandle": agent["handle"] if agent else "?",
+                    "kind": r["kind"], "status": r["status"], "artifactId": r.get("artifactId"),
+                    "messageId": r.get("messageId"), "queuedAt": r["queuedAt"], "startedAt": r.get("startedAt")})
+    return out
+
+
 @query(args={"runId": v.id("runs")}, policy="viewer", scope="run")
 def get(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     return ctx.caller.target

@@ -159,8 +159,9 @@ def usable_invite(ctx: Any, code: str) -> dict[str, Any]:
         fail("INVITE_EXPIRED", "this invite has expired: ask an owner of the space for a new one",
              expiresAt=inv["expiresAt"])
     if inv.get("maxUses") is not None and inv["uses"] >= inv["maxUses"]:
-        fail("INVITE_USED_UP", f"this invite was for {inv['maxUses']:g} use(s) and has been used: "
-                               "ask an owner of the space for a new one", maxUses=inv["maxUses"])
+        n = inv["maxUses"]
+        fail("INVITE_USED_UP", f"this invite was for {n:g} use{'s' if n != 1 else ''} and has been used up: "
+                               "ask an owner of the space for a new one", maxUses=n)
     return inv
 
 

@@ -92,6 +92,7 @@ ARGS: dict[str, Callable[[W], dict[str, Any]]] = {
     "runs:cancel": lambda w: {"runId": w["run"]},
     "runs:get": lambda w: {"runId": w["run"]},
     "runs:list": lambda w: {"spaceId": w["space"]},
+    "runs:active": lambda w: {"spaceId": w["space"]},
     "runs:pending": lambda w: {},
     "runs:retry": lambda w: {"runId": w["run"]},
     "runs:cancelAll": lambda w: {"spaceId": w["space"]},
