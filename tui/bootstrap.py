@@ -252,6 +252,9 @@ async def connect(
     except Exception as exc:
         await client.close()
         raise BootstrapError(f"cannot connect to {url}: {exc}") from exc
+    from collab.tui.commands.invite import team_url
+
+    session.team_url = team_url(config)
     if endpoint.data_dir is not None:
         from collab.tui.backend_launcher import BackendKeeper
 

@@ -21,6 +21,18 @@ __all__ = ["MembersView", "VIEWER_REFUSAL", "local_midnight_ms"]
 VIEWER_REFUSAL = "You are a viewer in this space: you can read everything and write nothing. Ask an owner for the editor role."
 
 
+def money(usd: float) -> str:
+    """``$0.0042``, ``$1.23``: cents are not enough for one small run."""
+    if usd == 0:
+        return "$0"
+    return f"${usd:.4f}" if usd < 1 else f"${usd:.2f}"
+
+
+def tokens(n: float) -> str:
+    n = int(n)
+    return f"{n / 1000:.1f}k tok" if n >= 10_000 else f"{n} tok"
+
+
 def local_midnight_ms(now_s: float) -> float:
     """Today's start in this terminal's time zone, in ms (the "today" of the totals)."""
     t = time.localtime(now_s)

@@ -62,6 +62,9 @@ class SpaceSession:
         self.clock = clock
         self.client_id = client_id or uuid.uuid4().hex[:12]
         self.created = False  # this session created the space (the app remembers it locally)
+        # (url, certificate pin or None, notes) teammates join with: set by the app's bootstrap,
+        # which knows how this backend is served (the members screen's invite line).
+        self.team_url: tuple[str, str | None, list[str]] | None = None
         self.presence = PresenceJob(client, space_id, self.client_id)
         self.artifacts = ArtifactsView(self)
         self.discussion = DiscussionView(self)

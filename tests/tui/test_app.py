@@ -94,9 +94,10 @@ async def test_conflict_names_the_agent_and_queue_hands_over(backend: BackendPro
             await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen))
             await wait_for(pilot, lambda: ((app.screen.artifacts.current or {}).get("lock") or {}).get("queueLength") == 1)
             await agent.mutation(api.locks.release, {"artifactId": seeded.ids["doc"], "token": grant["token"]})
-            await wait_for(pilot, lambda: any("yours" in n.message for n in app._notifications))
-            await wait_for(pilot, lambda: (((app.screen.artifacts.current or {}).get("lock") or {}).get("holder") or {})
-                           .get("handle") == "alice")
+            # The artifacts pane has the focus: the grant opens the editor under the granted hold.
+            await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.hold is not None
+                           and app.screen.hold.held)
+            assert (((await _get(backend, seeded.ids["doc"]))["lock"] or {}).get("holder") or {})["handle"] == "alice"
     finally:
         await agent.close()
 

@@ -103,8 +103,7 @@ async def _invite(config: Any, space: str | None, role: str, uses: int,
             raise InviteRefused(f"cannot invite to {session.space_name!r}: {error_text(exc)}") from exc
     finally:
         await session.client.close()
-    url, notes = _team_url(config)
-    pin = notes.pop(0) if notes and notes[0].startswith("sha256:") else None
+    url, pin, notes = team_url(config)
     line = f"collab join {url} {got['code']}" + (f" --pin {pin}" if pin else "")
     when = "never expires" if got.get("expiresAt") is None else \
         "expires " + time.strftime("%Y-%m-%d %H:%M", time.localtime(float(got["expiresAt"]) / 1000))
@@ -114,26 +113,24 @@ async def _invite(config: Any, space: str | None, role: str, uses: int,
     return line, notes
 
 
-def _team_url(config: Any) -> tuple[str, list[str]]:
-    """The URL teammates use, and notes for the owner (first, a certificate pin if any)."""
+def team_url(config: Any) -> tuple[str, str | None, list[str]]:
+    """The URL teammates use, the pin of its self-signed certificate (or None), and notes for
+    the owner."""
     if config.backend.url:  # a Convex deployment, or a backend this user joined
-        return config.backend.url, []
+        return config.backend.url, None, []
     from collab.backend.discovery import read_discovery
 
     found = read_discovery(config.data_dir.expanduser().resolve())
     if found is not None and found.public_url:
         notes: list[str] = []
-        if found.tls_cert:
-            pin = cert_pin(Path(found.tls_cert))
-            if pin:
-                notes.append(pin)
-        else:
+        pin = cert_pin(Path(found.tls_cert)) if found.tls_cert else None
+        if not found.tls_cert:
             notes.append("Warning: this backend is served without TLS: the token and everything you write "
                          "cross the network in clear (collab serve --tls-cert/--tls-key; docs/TEAMS.md).")
-        return found.public_url, notes
+        return found.public_url, pin, notes
     local = found.url if found is not None else "http://127.0.0.1:PORT"
     port = local.rsplit(":", 1)[-1]
-    return local, [
+    return local, None, [
         "Note: the backend of this machine listens on 127.0.0.1 only, so the line above works only "
         "here. To let teammates in from their machines, either serve it to the network: "
         "`collab serve --stop; collab serve --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem` "
