@@ -79,17 +79,18 @@ async def test_unused_grant_is_released_after_idle_time(backend: BackendProcess)
         app = seeded.app("alice", extra_config="[locks]\ngrant_idle_s = 1\n")
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: space_ready(app, presence=False) and app.screen.artifacts.current is not None)
-            await pilot.press("w")  # wait in the queue for bob's lock
-            await wait_for(pilot, lambda: any("in the queue" in n for n in _notes(app)))
-            await pilot.press("f4")  # and walk away from the artifacts pane
             lock = bob.watch(api.locks.queue, {"artifactId": seeded.ids["doc"]})
+            await pilot.press("w")  # wait in the queue for bob's lock
+            await wait_for(pilot, lambda: (lock.value or {}).get("queueLength") == 1, timeout=30)
+            await pilot.press("f4")  # and walk away from the artifacts pane
             await bob.mutation(api.locks.release, {"artifactId": seeded.ids["doc"], "token": grant["token"]})
-            await wait_for(pilot, lambda: ((lock.value or {}).get("holder") or {}).get("handle") == "alice")
-            await wait_for(pilot, lambda: any("is yours" in n for n in _notes(app)))
+            await wait_for(pilot, lambda: ((lock.value or {}).get("holder") or {}).get("handle") == "alice",
+                           timeout=30)
+            await wait_for(pilot, lambda: any("is yours" in n for n in _notes(app)), timeout=30)
             assert not isinstance(app.screen, EditorScreen)
             # nobody opens it: released for the next in line, and alice is told
-            await wait_for(pilot, lambda: lock.value is not None and not lock.value["held"], timeout=20)
-            await wait_for(pilot, lambda: any("Released the lock on Plan" in n for n in _notes(app)))
+            await wait_for(pilot, lambda: lock.value is not None and not lock.value["held"], timeout=30)
+            await wait_for(pilot, lambda: any("Released the lock on Plan" in n for n in _notes(app)), timeout=30)
             lock.close()
     finally:
         await bob.close()
