@@ -44,6 +44,8 @@ async def test_edit_cycle_saves_a_version_and_releases(backend: BackendProcess) 
         await wait_for(pilot, lambda: space_ready(app, presence=False))
         await pilot.press("e")
         await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
+        # the editor opens at once and takes the lock meanwhile: wait for the grant
+        await wait_for(pilot, lambda: app.screen.hold is not None and app.screen.hold.held)
         art = await _get(backend, seeded.ids["doc"])
         assert art["lock"]["holder"]["handle"] == "alice"
         app.screen.query_one("TextArea").load_text("second text\n")

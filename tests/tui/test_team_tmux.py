@@ -23,7 +23,7 @@ import pytest
 
 from collab.backend.serve import machine_addresses
 from tests.tls_cert import self_signed
-from tests.tui.test_tmux import COLLAB, Tmux
+from .test_tmux import COLLAB, Tmux
 
 OUTWARD = [a for a in machine_addresses() if not a.startswith("127.")]
 pytestmark = [pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),

@@ -16,7 +16,7 @@ from collab.screens.dialogs import Prompt
 from collab.screens.editor import EditorScreen
 from collab.screens.members import MembersScreen
 from collab.screens.space import SpaceScreen
-from tests.tui.conftest import add_doc, seed_space, space_ready, wait_for
+from .conftest import add_doc, seed_space, space_ready, wait_for
 
 
 async def _with_member(handle: str, role: str):
