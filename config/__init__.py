@@ -8,6 +8,7 @@ Pure data and validation: no Textual, no other collab package (tests/test_layers
 
 from .agents import AgentConfig, default_agents
 from .backend import BackendConfig
+from .budget import BudgetConfig
 from .errors import ConfigError, ConfigIssue
 from .flows.model import FlowConfig, StageConfig
 from .identity import IdentityConfig
@@ -27,6 +28,7 @@ __all__ = [
     "BINDINGS",
     "BINDINGS_BY_ID",
     "BackendConfig",
+    "BudgetConfig",
     "BindingSpec",
     "Config",
     "ConfigError",

@@ -13,6 +13,7 @@ from collab.backend_client.space.diff import DiffLine, diff_lines, side_by_side
 from collab.backend_client.space.discussion import DiscussionView, Sent, split_command
 from collab.backend_client.space.errors import FENCE_LOST, RUN_OVER, LockConflict, Queued, error_code, error_text
 from collab.backend_client.space.locks import LeasePolicy, LockHold
+from collab.backend_client.space.members import VIEWER_REFUSAL, MembersView
 from collab.backend_client.space.session import Clock, Reviver, SpaceSession, open_session
 from collab.backend_client.space.streams import draft_row_matches, merge, rows_by_message
 from collab.backend_client.space.variations import Part, RoundPlan, VariationsView, parse_vary
@@ -20,6 +21,7 @@ from collab.backend_client.space.variations import Part, RoundPlan, VariationsVi
 __all__ = [
     "FENCE_LOST",
     "RUN_OVER",
+    "VIEWER_REFUSAL",
     "ArtifactsView",
     "Clock",
     "DiffLine",
@@ -27,6 +29,7 @@ __all__ = [
     "LeasePolicy",
     "LockConflict",
     "LockHold",
+    "MembersView",
     "Queued",
     "Part",
     "Reviver",

@@ -19,7 +19,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 
 from collab.backend_client import ConnectionState, ConnectionStatus, ConvexError
-from collab.backend_client.space import LockConflict, LockHold, Queued, SpaceSession, error_text
+from collab.backend_client.space import VIEWER_REFUSAL, LockConflict, LockHold, Queued, SpaceSession, error_text
 from collab.backend_client.space.exporting import artifact_filename
 from collab.screens.dialogs import LockConflictDialog, Prompt
 from collab.screens.editor import EditorScreen
@@ -30,6 +30,10 @@ from collab.widgets.keys import artifact_bindings
 from collab.widgets.live import LiveBinding
 
 Command = tuple[str, str, Callable[[], Any]]
+# Actions that write: a viewer is not offered them. Force unlock: owners only.
+WRITE_ACTIONS = frozenset({"edit_artifact", "new_artifact", "wait_lock", "tag_artifact", "rename_artifact",
+                           "discuss", "start_variations", "flow"})
+OWNER_ACTIONS = frozenset({"force_unlock"})
 
 
 class ArtifactsPane(Horizontal):
@@ -50,6 +54,7 @@ class ArtifactsPane(Horizontal):
         self.artifacts: list[dict[str, Any]] = []
         self.locks: list[dict[str, Any]] = []
         self.unsaved: dict[str, str] = {}  # artifactId -> text typed while a refused lock was asked for
+        self.granted: dict[str, LockHold] = {}  # artifactId -> a queued lock that reached us, not opened yet
         self._list = LiveBinding(self, self._on_artifacts)
         self._locks = LiveBinding(self, self._on_locks)
         self._members = LiveBinding(self, self._on_members)
@@ -142,7 +147,9 @@ class ArtifactsPane(Horizontal):
         if art is None or isinstance(self.app.screen, EditorScreen):
             return
         aid = str(art["_id"])
-        editor = EditorScreen(self.session, art, text=self.unsaved.pop(aid, None))
+        granted = self.granted.pop(aid, None)  # the queue handed it to us while we were away
+        editor = EditorScreen(self.session, art, granted if granted is not None and granted.held else None,
+                              text=self.unsaved.pop(aid, None))
         editor.open(self.app, lambda result: self._editor_closed(art, result))
 
     def _editor_closed(self, art: dict[str, Any], result: dict[str, Any] | None) -> None:
@@ -181,7 +188,7 @@ class ArtifactsPane(Horizontal):
 
     async def _wait_for_lock(self, art: dict[str, Any]) -> None:
         try:
-            got = await self.view.acquire(str(art["_id"]), wait=True)
+            got, hold = await self.view.queue_for(str(art["_id"]))
         except ConvexError as exc:
             self.notify(f"Cannot queue: {error_text(exc)}", severity="error")
             return
@@ -190,6 +197,48 @@ class ArtifactsPane(Horizontal):
         elif isinstance(got, Queued):
             self.notify(f"Waiting for the lock on {art.get('title')}: #{got.position} in the queue. "
                         "You will be told when it is yours.", timeout=6)
+            self._await_grant(art, hold)
+
+    @work(group="grants")
+    async def _await_grant(self, art: dict[str, Any], hold: LockHold) -> None:
+        """The queue hands us the lock: open the editor if this pane has the focus; otherwise
+        keep it for ``locks.grant_idle_s`` for an `e`, then release it for the next in line
+        (a lock nobody uses must not sit held while its lease is renewed)."""
+        try:
+            await hold.wait_granted()
+            await self.view.adopt(hold)
+        except Exception as exc:
+            self.notify(f"Lost the place in the queue for {art.get('title')}: {error_text(exc)}", severity="error")
+            return
+        aid, title = str(art["_id"]), art.get("title")
+        if self._focused_here() and not isinstance(self.app.screen, EditorScreen):
+            await self._open_editor(art, hold)
+            return
+        idle = float(self.session.config.locks.grant_idle_s)
+        self.granted[aid] = hold
+        self.notify(f"The lock on {title} is yours: press e on it within {idle:g} s, or it goes to the next "
+                    "in line.", timeout=min(idle, 30))
+        self.set_timer(idle, lambda: self._grant_unused(aid, hold, str(title)))
+
+    def _focused_here(self) -> bool:
+        focused = self.app.focused
+        return focused is not None and (focused is self or self in focused.ancestors)
+
+    def _grant_unused(self, aid: str, hold: LockHold, title: str) -> None:
+        if self.granted.get(aid) is not hold:
+            return  # the editor took it
+        del self.granted[aid]
+
+        async def release() -> None:
+            if self.view.hold is hold:
+                await self.view.cancel_edit()
+            else:
+                await hold.release()
+            self.notify(f"Released the lock on {title}: it reached you and you did not open it within "
+                        f"{self.session.config.locks.grant_idle_s:g} s. w queues again.", severity="warning",
+                        timeout=10)
+
+        self.run_worker(release(), group="grants")
 
     @work(exclusive=True, group="edit")
     async def action_wait_lock(self) -> None:
@@ -346,31 +395,53 @@ class ArtifactsPane(Horizontal):
         else:
             self.notify(f"{flow.title}: pipelines run from the pipeline view (p).", severity="warning")
 
+    # ------------------------------------------------------------------ what a role may do
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A viewer is not offered what writes (the keys show disabled; pressing one says why),
+        nor an editor what only owners do."""
+        if action in WRITE_ACTIONS and not self.session.members.can_write:
+            return None
+        if action in OWNER_ACTIONS and not self.session.members.is_owner:
+            return None
+        return True
+
+    def on_key(self, event: Any) -> None:
+        for b in self._bindings.key_to_bindings.get(event.key, []):
+            if self.check_action(b.action, ()) is None:
+                event.stop()
+                self.notify(VIEWER_REFUSAL if b.action in WRITE_ACTIONS and not self.session.members.can_write
+                            else "Only owners of the space force a lock open.", severity="warning")
+                return
+
     # ------------------------------------------------------------------ palette
 
     def palette_commands(self) -> list[Command]:
         """What the palette offers for the artifact on screen."""
-        cmds: list[Command] = [("New artifact", "Create an artifact in this space", self.action_new_artifact)]
+        cmds: list[tuple[str, str, str, Callable[[], Any]]] = [
+            ("new_artifact", "New artifact", "Create an artifact in this space", self.action_new_artifact)]
         art = self.current
         if art is not None:
             t = art.get("title")
             cmds += [
-                (f"Edit {t}", "Lock and edit", self.action_edit_artifact),
-                (f"History of {t}", "Versions, diffs, restore", self.action_history),
-                (f"Wait for the lock on {t}", "Join the FIFO queue", self.action_wait_lock),
-                (f"Copy {t}", "To the clipboard (OSC 52)", self.action_copy_artifact),
-                (f"Export {t}", "Write it to a file in the current directory", self.action_export_artifact),
-                (f"Tag {t}", "Edit tags", self.action_tag_artifact),
-                (f"Rename {t}", "Change the title", self.action_rename_artifact),
-                (f"Discuss {t}", "Write a message referring to it", self.action_discuss),
-                (f"Force unlock {t}", "Owners: open the lock with a reason", self.action_force_unlock),
-                (f"Variations of #{art.get('slug')}…", "N versions side by side: star, pick, compose",
-                 self.start_variations),
-                (f"Rounds of variations of {t}", "Browse the variation rounds of this artifact",
+                ("edit_artifact", f"Edit {t}", "Lock and edit", self.action_edit_artifact),
+                ("history", f"History of {t}", "Versions, diffs, restore", self.action_history),
+                ("wait_lock", f"Wait for the lock on {t}", "Join the FIFO queue", self.action_wait_lock),
+                ("copy_artifact", f"Copy {t}", "To the clipboard (OSC 52)", self.action_copy_artifact),
+                ("export_artifact", f"Export {t}", "Write it to a file in the current directory",
+                 self.action_export_artifact),
+                ("tag_artifact", f"Tag {t}", "Edit tags", self.action_tag_artifact),
+                ("rename_artifact", f"Rename {t}", "Change the title", self.action_rename_artifact),
+                ("discuss", f"Discuss {t}", "Write a message referring to it", self.action_discuss),
+                ("force_unlock", f"Force unlock {t}", "Owners: open the lock with a reason", self.action_force_unlock),
+                ("start_variations", f"Variations of #{art.get('slug')}…", "N versions side by side: star, pick, "
+                 "compose", self.start_variations),
+                ("variations", f"Rounds of variations of {t}", "Browse the variation rounds of this artifact",
                  self.action_variations),
-                (f"Run a flow on #{art.get('slug')}…", "Pick one of the config's flows", self.action_flow),
+                ("flow", f"Run a flow on #{art.get('slug')}…", "Pick one of the config's flows", self.action_flow),
             ]
             for name, flow in self.session.config.visible_flows().items():
-                cmds.append((f"Flow {flow.title} on #{art.get('slug')}", flow.description or name,
+                cmds.append(("flow", f"Flow {flow.title} on #{art.get('slug')}", flow.description or name,
                              lambda n=name: self.run_flow(n)))
-        return cmds
+        # Only what this member's role allows is offered.
+        return [(name, help_text, cb) for action, name, help_text, cb in cmds if self.check_action(action, ())]

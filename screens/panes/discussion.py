@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.widgets import TextArea
 
 from collab.backend_client import ConvexError
-from collab.backend_client.space import SpaceSession, error_text
+from collab.backend_client.space import VIEWER_REFUSAL, SpaceSession, error_text
 from collab.backend_client.space.exporting import discussion_markdown
 from collab.widgets.composer import Composer
 from collab.widgets.keys import binding
@@ -70,6 +70,7 @@ class DiscussionPane(Vertical):
         return self.query_one(Composer)
 
     def on_mount(self) -> None:
+        self.role_changed()
         self._messages.bind(self.view.watch_messages())
         self._streams.bind(self.view.watch_streams())
         self._members.bind(self.session.watch_members())
@@ -78,6 +79,35 @@ class DiscussionPane(Vertical):
     def on_unmount(self) -> None:
         for b in (self._messages, self._streams, self._outline, self._members, self._artifacts):
             b.close()
+
+    # ------------------------------------------------------------------ what a role may do
+
+    def role_changed(self) -> None:
+        """A viewer reads the discussion and writes nothing: the composer says so."""
+        composer = self.composer
+        can = self.session.members.can_write
+        composer.read_only = not can
+        composer.placeholder = ("Message… (@agent asks, #artifact refers, ^j new line)" if can else
+                                "You are a viewer here: you read, you cannot post. Ask an owner for the editor role.")
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_runs" and not self.session.members.can_write:
+            return None
+        return True
+
+    def on_key(self, event: Any) -> None:
+        for b in self._bindings.key_to_bindings.get(event.key, []):
+            if self.check_action(b.action, ()) is None:
+                event.stop()
+                self._refuse_viewer()
+                return
+
+    def _refuse_viewer(self) -> bool:
+        if self.session.members.can_write:
+            return False
+        self.notify(VIEWER_REFUSAL, severity="warning")
+        return True
 
     # ------------------------------------------------------------------ completions
 
@@ -104,7 +134,7 @@ class DiscussionPane(Vertical):
     @on(Composer.Submitted)
     async def _send(self, event: Composer.Submitted) -> None:
         body = event.value.strip()
-        if not body:
+        if not body or self._refuse_viewer():
             return
         composer = self.composer
         composer.value = ""
@@ -130,6 +160,8 @@ class DiscussionPane(Vertical):
     @on(MessageLog.Act)
     def _log_action(self, event: MessageLog.Act) -> None:
         event.stop()
+        if event.action in ("mark_decision", "reply") and self._refuse_viewer():
+            return
         {"mark_decision": self._mark_decision, "reply": self._reply, "copy": self._copy,
          "export": lambda _m: self.action_export_discussion(),
          "toggle_sidebar": lambda _m: self.action_toggle_sidebar()}[event.action](event.message)
@@ -190,6 +222,9 @@ class DiscussionPane(Vertical):
     # ------------------------------------------------------------------ palette
 
     def palette_commands(self) -> list[Command]:
+        if not self.session.members.can_write:  # a viewer writes nothing: only what reads
+            return [("Show or hide decisions and open questions", "The outline beside the discussion",
+                     self.action_toggle_sidebar)]
         cmds: list[Command] = [
             ("Show or hide decisions and open questions", "The outline beside the discussion",
              self.action_toggle_sidebar),

@@ -4,6 +4,7 @@ local users), panes of any size, keys sent, screens captured and waited on."""
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -36,10 +37,19 @@ class Tmux:
         return subprocess.run(["tmux", "-S", self.socket(name), *args], capture_output=True, text=True, check=True)
 
     def start(self, name: str, handle: str, width: int, height: int = 24) -> None:
-        env = " ".join(f"{k}={v!s}" for k, v in self.env(handle).items())
-        cmd = f"env -i {env} {COLLAB}; echo collab exited: $?; sleep 300"  # what it printed stays
-        self._tmux(name, "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), cmd)
+        self.start_cmd(name, handle, COLLAB, width, height)
+
+    def start_cmd(self, name: str, handle: str, cmd: str, width: int, height: int = 24) -> None:
+        """Run ``cmd`` (a shell command line) as ``handle`` in a new pane; what it printed stays
+        on screen after it exits (a traceback, the exit status)."""
+        env = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in self.env(handle).items())
+        line = f"env -i {env} {cmd}; echo collab exited: $?; sleep 300"
+        self._tmux(name, "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), line)
         self.sessions.append(name)
+
+    def kill(self) -> None:
+        for name in self.sessions:
+            subprocess.run(["tmux", "-S", self.socket(name), "kill-server"], capture_output=True)
 
     def send(self, name: str, *keys: str) -> None:
         self._tmux(name, "send-keys", "-t", name, *keys)
@@ -61,8 +71,7 @@ class Tmux:
         raise AssertionError(f"pane {name} never matched; it shows:\n{text}")
 
     def close(self) -> None:
-        for name in self.sessions:
-            subprocess.run(["tmux", "-S", self.socket(name), "kill-server"], capture_output=True)
+        self.kill()
         data = self.home / "data" / "collab"
         subprocess.run([COLLAB, "serve", "--stop", "--data-dir", str(data)], capture_output=True,
                        env={**os.environ, **self.env("x")})
