@@ -109,7 +109,7 @@ class TuiInPty:
         self.frame_log = home / "frames.log"
         home.mkdir(parents=True, exist_ok=True)
         env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
-               "XDG_STATE_HOME": str(home / "state"), "XDG_CACHE_HOME": str(home / "cache"), "USER": "tui",
+               "XDG_STATE_HOME": str(home / "state"), "XDG_CACHE_HOME": str(home / "cache"), "USER": home.name,
                "TERM": "xterm-256color", "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8",
                "COLLAB_TOKEN": token, "COLLAB_FRAME_LOG": str(self.frame_log)}
         collab = str(Path(sys.executable).with_name("collab"))

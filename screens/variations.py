@@ -80,6 +80,7 @@ class VariationsScreen(Screen[None]):
         self.round: dict[str, Any] | None = None
         self.rows: list[dict[str, Any]] = []
         self.tails: dict[str, dict[str, Any]] = {}
+        self._by_id: dict[str, VariationColumn] = {}  # the round's columns by variation id
         self.focus_index = 0  # the focused variation (index in rows)
         self.first = 0  # the first column shown
         self.wanted_columns: int | None = None  # +/- overrides the width's choice
@@ -137,9 +138,14 @@ class VariationsScreen(Screen[None]):
             self.first = self.focus_index - k + 1
         self.first = max(0, min(self.first, max(0, len(columns) - k)))
         for i, col in enumerate(columns):
-            col.display = self.first <= i < self.first + k
-        self.query_one("#var-empty").display = not columns
-        self.query_one("#grid").display = bool(columns)
+            shown = self.first <= i < self.first + k
+            if col.display != shown:  # a change of display lays the screen out: only when it changes
+                col.display = shown
+        empty, grid = self.query_one("#var-empty"), self.query_one("#grid")
+        if empty.display != (not columns):
+            empty.display = not columns
+        if grid.display != bool(columns):
+            grid.display = bool(columns)
         self._draw_info()
 
     # ------------------------------------------------------------------ live data
@@ -161,6 +167,7 @@ class VariationsScreen(Screen[None]):
     def _show_round(self, round_id: str) -> None:
         self.round_id = round_id
         self.round, self.rows, self.focus_index, self.first = None, [], 0, 0
+        self._by_id = {}
         self.query_one("#grid").remove_children()
         self._round.bind(self.view.watch_round(round_id))
         self._leave_compose()
@@ -170,10 +177,11 @@ class VariationsScreen(Screen[None]):
             return
         self.round, self.rows = got["round"], list(got["variations"])
         grid = self.query_one("#grid")
-        have = {c.variation_id: c for c in self.query(VariationColumn)}
+        have = self._by_id = {c.variation_id: c for c in self.query(VariationColumn)}
         for row in self.rows:
             if str(row["variationId"]) not in have:
-                grid.mount(VariationColumn(str(row["variationId"])))
+                col = have[str(row["variationId"])] = VariationColumn(str(row["variationId"]))
+                grid.mount(col)
         self.call_after_refresh(self._fill)
         self.session.set_presence(artifact_id=self.artifact_id, view=f"variations r{self.round['number']:g}")
         self._draw_title()
@@ -194,7 +202,7 @@ class VariationsScreen(Screen[None]):
 
     def _on_tails(self, rows: list[dict[str, Any]] | None) -> None:
         self.tails = {str(r["proposalId"]): r for r in rows or [] if r.get("proposalId")}
-        by_id = {c.variation_id: c for c in self.query(VariationColumn)}
+        by_id = self._by_id  # the columns of this round (a DOM query per ~30 ms tick adds up)
         for row in self.rows:
             if row["status"] == "streaming" and str(row["variationId"]) in by_id:
                 shown = merge(str(row["content"]), self.tails.get(str(row["proposalId"])))
@@ -214,13 +222,13 @@ class VariationsScreen(Screen[None]):
         if rnd is not None:
             text.append(f"  round {rnd['number']:g}/{len(self.rounds) or rnd['number']:g}", style="bold")
             text.append(f"  {rnd['instruction']}", style="italic")
-        self.query_one("#var-title", Static).update(text)
+        self._update("#var-title", text)
 
     def _draw_info(self) -> None:
         rnd, rows = self.round, self.rows
         text = Text(no_wrap=True, overflow="ellipsis")
         if rnd is None:
-            self.query_one("#var-info", Static).update(text)
+            self._update("#var-info", text)
             return
         stars = [f"#{r['index']:g}" for r in rows if r["starred"]]
         counts: dict[str, int] = {}
@@ -238,7 +246,15 @@ class VariationsScreen(Screen[None]):
             text.append(f"  [{self.focus_index + 1}/{len(rows)}] ←/→", style="dim")
         if self.composing:
             text.append("  COMPOSE: space selects, a adds, c composes, esc leaves", style="bold cyan")
-        self.query_one("#var-info", Static).update(text)
+        self._update("#var-info", text)
+
+    def _update(self, selector: str, text: Text) -> None:
+        """A one-line Static drawn again only when its text changed, with no layout (its size
+        never changes)."""
+        static = self.query_one(selector, Static)
+        if getattr(static, "_shown", None) != text.plain:
+            static._shown = text.plain  # type: ignore[attr-defined]
+            static.update(text, layout=False)
 
     # ------------------------------------------------------------------ the focused variation
 

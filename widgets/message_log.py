@@ -29,6 +29,7 @@ from textual.strip import Strip
 
 from collab.backend_client.space import merge, rows_by_message
 from collab.widgets.keys import binding
+from collab.widgets.lines import refresh_rows, set_virtual_size
 from collab.widgets.usage import run_cost
 from collab.widgets.wrap import IncrementalWrap
 
@@ -147,6 +148,7 @@ class MessageLog(ScrollView, can_focus=True):
         self._by_id: dict[str, _Block] = {}
         self._offsets: list[int] = []  # first line of each block
         self._width = 0
+        self._base = Style()
 
     def on_mount(self) -> None:
         self.border_title = "Discussion"
@@ -218,16 +220,20 @@ class MessageLog(ScrollView, can_focus=True):
             for i in indexes:
                 self._blocks[i] = self._block(self.messages[i], width)
         # Heights after the first changed block only (streaming replies are at the end).
+        scroll_before, redraw_from = self.scroll_offset.y, self._offsets[first] if first < len(self._offsets) else 0
         offsets = self._offsets[:first]
         total = offsets[-1] + self._blocks[first - 1].height if first else 0
         for b in self._blocks[first:]:
             offsets.append(total)
             total += b.height
         self._offsets = offsets
-        self.virtual_size = Size(width, max(total, 1))
-        if follow:
-            self.scroll_end(animate=False, immediate=True)
-        self.refresh()
+        set_virtual_size(self, Size(width, max(total, 1)))
+        if follow and self.scroll_y != self.max_scroll_y:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        if first == 0:
+            self.refresh()
+        else:  # the blocks from the first changed one down; everything if the view moved
+            refresh_rows(self, redraw_from, total + 1, scroll_before)
 
     def on_resize(self, event: events.Resize) -> None:
         self._layout_blocks(range(len(self.messages)), follow=self._following)
@@ -240,13 +246,14 @@ class MessageLog(ScrollView, can_focus=True):
             self._layout_blocks(range(len(self.messages)), follow=self._following)
         if self._following and self.messages and self.scroll_y != self.max_scroll_y:
             self.scroll_y = self.max_scroll_y
+        self._base = self.rich_style  # once per frame, not once per line
         return super().render_lines(crop)
 
     # ------------------------------------------------------------------ drawing
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style
+        base = self._base
         line_no = self.scroll_offset.y + y
         if not self.messages:
             if y == 0:

@@ -16,11 +16,13 @@ from typing import Any, ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from collab.widgets.lines import refresh_rows, set_virtual_size
 from collab.widgets.wrap import IncrementalWrap, wrap
 
 __all__ = ["StreamText"]
@@ -45,6 +47,7 @@ class StreamText(ScrollView, can_focus=True):
     StreamText:focus > .stream-text--line { background: $block-cursor-blurred-background; }
     StreamText > .stream-text--selected { background: $accent 40%; }
     StreamText > .stream-text--empty { color: $text-disabled; }
+    StreamText.-following { scrollbar-visibility: hidden; }
     """
 
     class Moved(Message):
@@ -68,8 +71,27 @@ class StreamText(ScrollView, can_focus=True):
         self._rows: list[str] = []  # wrapped rows of every source line but the last
         self._line_first: list[int] = []  # first row of each closed source line
         self._tail = IncrementalWrap(1)  # the last source line, still growing
-        self._follow = True
+        self._following = True
         self._pending: str | None = text  # wrapped once the width is known
+        self._base = Style()
+        # A column that follows its tail is drawn whole on every scroll, though only its last
+        # row or two changed: a row's strip is built once per (row, width, style, text).
+        self._strips: LRUCache[tuple[int, int, Style, str], Strip] = LRUCache(512)
+
+    @property
+    def _follow(self) -> bool:
+        return self._following
+
+    @_follow.setter
+    def _follow(self, value: bool) -> None:
+        self._following = value
+        self._mark_following()
+
+    def _mark_following(self) -> None:
+        # While a text streams and the view follows its end, the scrollbar would move on every
+        # new row, and drawing it cost more than the text (measured: bench/variations.py); its
+        # gutter stays, so nothing re-wraps when it comes back.
+        self.set_class(self._following and self.streaming, "-following")
 
     # ------------------------------------------------------------------ text in
 
@@ -78,20 +100,28 @@ class StreamText(ScrollView, can_focus=True):
         return self.text.split("\n")
 
     def set_text(self, text: str, *, streaming: bool = False) -> None:
-        """A new text (usually the old one plus more): only its end is wrapped again."""
-        self.streaming = streaming
+        """A new text (usually the old one plus more): only its end is wrapped again, and only
+        the rows that changed are drawn again."""
+        was_streaming, self.streaming = self.streaming, streaming
+        if streaming != was_streaming:
+            self._mark_following()
         if self._width == 0:  # not laid out yet: wrap once the width is known
-            self._pending: str | None = text  # wrapped once the width is known
+            self._pending = text
             self.refresh()
+            return
+        first, scroll = len(self._rows), self.scroll_offset.y
+        if text == self.text and streaming == was_streaming:
             return
         if text.startswith(self.text):
             self._extend(text[len(self.text):])
         else:
             self._rewrap(text)
-        self._resized()
+            first = 0
+        self._resized(first, scroll)
 
     def _rewrap(self, text: str) -> None:
         self.text, self._rows, self._line_first, self._tail = "", [], [], IncrementalWrap(self._width)
+        self._strips.clear()
         self._extend(text)
 
     def _extend(self, more: str) -> None:
@@ -116,13 +146,17 @@ class StreamText(ScrollView, can_focus=True):
         """The streaming cursor gets a row of its own when the last row is full."""
         return self.streaming and len(self._tail.lines[-1]) >= self._width
 
-    def _resized(self) -> None:
-        self.virtual_size = Size(self._width, max(1, self.row_count))
-        if self._follow and self.streaming:
-            self.scroll_end(animate=False, immediate=True)
-        self.refresh()
+    def _resized(self, first: int = 0, scroll_before: float | None = None) -> None:
+        set_virtual_size(self, Size(self._width, max(1, self.row_count)))
+        if self._follow and self.streaming and self.scroll_y != self.max_scroll_y:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        if scroll_before is None:
+            self.refresh()
+        else:
+            refresh_rows(self, first, self.row_count + 1, scroll_before)
 
     def render_lines(self, crop: Region) -> list[Strip]:
+        self._base = self.rich_style  # once per frame, not once per line
         width = max(1, self.scrollable_content_region.width)
         if width != self._width:
             self._width = width
@@ -142,7 +176,7 @@ class StreamText(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style
+        base = self._base
         row = self.scroll_offset.y + y
         if not self.text and not self.streaming:
             if y == 0 and self.placeholder:
@@ -150,17 +184,27 @@ class StreamText(ScrollView, can_focus=True):
                 return Strip([Segment(self.placeholder[:width], style)]).extend_cell_length(width, base)
             return Strip.blank(width, base)
         tail = self._tail.lines
+        cursor = False
         if row < len(self._rows):
-            segments = [Segment(self._rows[row])]
+            text = self._rows[row]
         elif row - len(self._rows) < len(tail):
             k = row - len(self._rows)
-            segments = [Segment(tail[k])]
-            if self.streaming and k == len(tail) - 1 and not self._cursor_row():
-                segments.append(Segment(CURSOR, CURSOR_STYLE))
+            text = tail[k]
+            cursor = self.streaming and k == len(tail) - 1 and not self._cursor_row()
         elif self._cursor_row() and row == len(self._rows) + len(tail):
-            segments = [Segment(CURSOR, CURSOR_STYLE)]
+            text, cursor = "", True
         else:
             return Strip.blank(width, base)
+        if not self.show_cursor_line and not cursor:
+            key = (row, width, base, text)
+            strip = self._strips.get(key)
+            if strip is None:
+                strip = Strip([Segment(text)]).apply_style(base).crop_extend(0, width, base).apply_offsets(0, row)
+                self._strips[key] = strip
+            return strip
+        segments = [Segment(text)]
+        if cursor:
+            segments.append(Segment(CURSOR, CURSOR_STYLE))
         if self.show_cursor_line:
             line = self._line_of_row(row)
             if self.selection is not None and self.selection[0] <= line < self.selection[1]:

@@ -65,13 +65,20 @@ class VariationColumn(Vertical):
 
     def show(self, row: dict[str, Any], shown: str) -> None:
         """The variation's row and the text to show (durable content + live tail)."""
+        # Only what changed is drawn again: a row arrives at every persistence tick of every
+        # variation, and a Static update with a new size lays the whole screen out.
+        head = header_text(row)
+        if head.plain != (header_text(self.row).plain if self.row else None):
+            self.head.update(head, layout=False)
+            title = f"#{row['index']:g}" + (" ★" if row.get("starred") else "")
+            if self.border_title != title:
+                self.border_title = title
+        failed = row.get("status") in ("failed", "cancelled") and bool(row.get("error"))
+        if failed != self.error.display:
+            self.error.display = failed
+        if failed and (row.get("error"), row.get("status")) != (self.row.get("error"), self.row.get("status")):
+            self.error.update(Text(str(row.get("error")), style="red" if row.get("status") == "failed" else "yellow"))
         self.row = row
-        self.border_title = f"#{row['index']:g}" + (" ★" if row.get("starred") else "")
-        self.head.update(header_text(row))
-        error = self.error
-        error.display = row.get("status") in ("failed", "cancelled") and bool(row.get("error"))
-        if error.display:
-            error.update(Text(str(row.get("error")), style="red" if row.get("status") == "failed" else "yellow"))
         placeholder = "(queued: waiting for a free worker slot)" if row.get("status") == "queued" else ""
         self.text.placeholder = placeholder
         self.text.set_text(shown, streaming=row.get("status") == "streaming")

@@ -217,3 +217,31 @@ def test_variations_diff(snap_compare: Any, fresh_backend: Any, size: tuple[int,
         await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen))
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+async def test_the_space_screen_catches_up_after_the_variations_screen(backend: BackendProcess) -> None:
+    """The space screen under an opaque screen is not drawn (collab.tui.app: a covered screen's
+    changes no longer repaint the top one), so what arrived meanwhile must be on it when it is
+    back: a message posted while the variations screen was open is on screen after escape."""
+    seeded = await asyncio.to_thread(seed_space, backend, _round)
+    app = seeded.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: space_ready(app, presence=False))
+        space = app.screen
+        await pilot.press("v")
+        await wait_for(pilot, lambda: _ready(app))
+        assert space not in app._background_screens  # covered: not repainted behind the grid
+        async with ConvexClient(backend.url, auth=backend.mint_token("alice")) as c:
+            await c.mutation(api.messages.post, {"spaceId": seeded.space_id, "body": "Posted while covered."})
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is space)
+        await wait_for(pilot, lambda: "Posted while covered." in _screen_text(app))
+
+
+def _screen_text(app: Any) -> str:
+    """What the terminal shows (the rendered screen, not a widget's data)."""
+    from rich.console import Console
+
+    console = Console(width=app.size.width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text()
