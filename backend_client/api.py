@@ -34,6 +34,10 @@ class ArtifactsCreateArgs(TypedDict):
     message: NotRequired[str]
 
 
+class ArtifactsDeleteArgs(TypedDict):
+    artifactId: str
+
+
 class ArtifactsGetArgs(TypedDict):
     artifactId: str
 
@@ -403,6 +407,14 @@ class actors(Namespace):
 class artifacts(Namespace):
     create = MutationRef[ArtifactsCreateArgs, Any]("artifacts:create")
     """A new artifact at version 1 (with its free lock). Returns the artifactId."""
+    delete = MutationRef[ArtifactsDeleteArgs, Any]("artifacts:delete")
+    """Delete the artifact. Refused with ``LOCKED`` while someone else holds its lock (a lease
+    that already ended does not count); the caller's own hold ends with it. Its waiters
+    leave the queue, its unfinished runs are cancelled, its live tails end, and an
+    ``artifact.deleted`` audit row keeps its title, slug and last version. Versions, lock
+    holds and drafts are purged after the commit (``artifacts:purge``); nothing can read
+    them once the artifact is gone. Returns ``{deleted: true, title, slug, version}``.
+    """
     get = QueryRef[ArtifactsGetArgs, Any]("artifacts:get")
     """The artifact with its lock state (holder, human or agent, since, expiresAt, queue);
     never the token.

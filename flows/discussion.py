@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from collab.backend_client import ConvexError
 from collab.backend_client.api import api
 from collab.backend_client.space import error_code
 from collab.flows.cadence import Batch, StreamBatcher
@@ -44,7 +45,13 @@ async def load_context(ctx: RunContext) -> tuple[dict[str, Any], list[dict[str, 
         ref_ids.append(run["artifactId"])
     if thread and thread[0].get("artifactId") and thread[0]["artifactId"] not in ref_ids:
         ref_ids.append(thread[0]["artifactId"])
-    artifacts = [await client.query(api.artifacts.get, {"artifactId": a}) for a in ref_ids[:5]]
+    artifacts = []
+    for a in ref_ids[:5]:
+        try:
+            artifacts.append(await client.query(api.artifacts.get, {"artifactId": a}))
+        except ConvexError as exc:  # deleted since it was mentioned: the thread is still worth answering
+            if error_code(exc) != "NOT_FOUND":
+                raise
     return asking, thread, artifacts, thread_id
 
 

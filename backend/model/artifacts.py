@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from collab.backend.functions import internal_mutation
+from collab.backend.model import _live
 from collab.backend.model import _lockcore as lk
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail, invalid
 from collab.backend.model._util import audit, check_slug, slugify
+from collab.backend.model.runs import finish_run
 from collab.backend.validators import v
 
 MAX_CONTENT = 2_000_000
+# A deleted artifact's versions, lock holds and drafts go in batches, each its own transaction,
+# so deleting an artifact with a long history stays within a transaction's limits.
+PURGE_BATCH = 16
 
 
 def _unique_slug(ctx: Any, space_id: str, wanted: str) -> str:
@@ -173,3 +179,62 @@ def update(ctx: Any, args: dict[str, Any]) -> None:
         ctx.db.patch(args["artifactId"], fields)
         audit(ctx, ctx.caller.space["_id"], "artifact.updated", fields, artifact_id=args["artifactId"],
               actor_id=ctx.caller.actor_id)
+
+
+# In TypeScript ``delete`` is a reserved word: the port declares ``const remove`` and exports it
+# ``as delete`` so the udfPath stays ``artifacts:delete``.
+@mutation(args={"artifactId": v.id("artifacts")}, policy="editor", scope="artifact")
+def delete(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Delete the artifact. Refused with ``LOCKED`` while someone else holds its lock (a lease
+    that already ended does not count); the caller's own hold ends with it. Its waiters leave
+    the queue, its unfinished runs are cancelled, its live tails end, and an
+    ``artifact.deleted`` audit row keeps its title, slug and last version. Versions, lock holds
+    and drafts are purged after the commit (``artifacts:purge``); nothing can read them once
+    the artifact is gone. Returns ``{deleted: true, title, slug, version}``."""
+    art, caller = ctx.caller.target, ctx.caller
+    lock = lk.expire_if_due(ctx, lk.lock_of(ctx, args["artifactId"]))
+    holder = lk.holder_info(lock)
+    if holder is not None and holder["actorId"] != caller.actor_id:
+        fail("LOCKED", f"@{holder['handle']} is editing {art['title']!r}: it can be deleted once the lock is free",
+             holder=holder, queueLength=len(lk.waiters(ctx, args["artifactId"])))
+    if holder is not None:
+        lock = lk.end_hold(ctx, lock, "released", by=caller.actor)
+    for waiter in lk.waiters(ctx, args["artifactId"]):
+        ctx.db.delete(waiter["_id"])
+        lk.update_remembered(ctx, waiter["actorId"], waiter.get("idempotencyKey"), {"status": "cancelled"})
+    if lock.get("expiryJobId"):
+        ctx.scheduler.cancel(lock["expiryJobId"])
+    ctx.db.delete(lock["_id"])
+    for row in ctx.db.query("liveStreams").with_index(
+            "by_artifact", lambda q: q.eq("artifactId", args["artifactId"])).collect():
+        _live.close_row(ctx, row)
+    reason = f"the artifact was deleted by @{caller.handle}"
+    for status in ("queued", "claimed", "streaming"):
+        for run in ctx.db.query("runs").with_index(
+                "by_space_status", lambda q, s=status: q.eq("spaceId", art["spaceId"]).eq("status", s)
+        ).filter(lambda f: f.eq(f.field("artifactId"), args["artifactId"])).collect():
+            finish_run(ctx, run, "cancelled", {"error": reason})
+    ctx.db.delete(art["_id"])
+    facts = {"title": art["title"], "slug": art["slug"], "version": art["version"]}
+    audit(ctx, art["spaceId"], "artifact.deleted", facts, artifact_id=art["_id"], actor_id=caller.actor_id)
+    ctx.scheduler.run_after(0, "artifacts:purge", {"artifactId": art["_id"]})
+    return {"deleted": True, **facts}
+
+
+@internal_mutation(args={"artifactId": v.id("artifacts")})
+def purge(ctx: Any, args: dict[str, Any]) -> int:
+    """One batch of a deleted artifact's versions, lock holds and drafts; schedules the next
+    batch while any remain. Returns how many rows it deleted."""
+    if ctx.db.get(args["artifactId"]) is not None:
+        return 0  # not deleted (never scheduled so; a guard for a hand-made call)
+    aid = args["artifactId"]
+    left = PURGE_BATCH
+    for table, index in (("versions", "by_artifact_version"), ("lockHolds", "by_artifact_epoch"),
+                         ("drafts", "by_artifact_epoch")):
+        for row in ctx.db.query(table).with_index(index, lambda q: q.eq("artifactId", aid)).take(left):
+            ctx.db.delete(row["_id"])
+            left -= 1
+        if left == 0:
+            ctx.scheduler.run_after(0, "artifacts:purge", {"artifactId": aid})
+            break
+    return PURGE_BATCH - left

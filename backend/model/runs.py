@@ -66,6 +66,9 @@ def _finish(ctx: Any, run: dict[str, Any], status: str, fields: dict[str, Any]) 
                f"A {run['kind']} run failed: {fields.get('error', '')}"[:200], data={"runId": run["_id"]})
 
 
+finish_run = _finish  # public for artifacts:delete, which cancels the deleted artifact's runs
+
+
 @mutation(args={"spaceId": v.id("spaces"), "agentId": v.id("actors"), "kind": v.string(),
                 "input": v.optional(v.any()), "artifactId": v.optional(v.id("artifacts")),
                 "messageId": v.optional(v.id("messages")), "maxAttempts": v.optional(v.number())},

@@ -138,3 +138,19 @@ async def test_one_worker_claims_each_run_once(tmp_path: Path, openai_server: Op
         assert len(openai_server.requests_for("dara")) == 6
         replies = [m for m in await w.messages() if m["authorHandle"] == "dara"]
         assert len(replies) == 6
+
+
+async def test_a_question_about_a_deleted_artifact_is_still_answered(tmp_path: Path,
+                                                                     openai_server: OpenAIStreamServer) -> None:
+    openai_server.script("quinn", "It is gone, but here is my view.")
+    config = make_config(openai_server.base_url, {"quinn": "quinn"})
+    async with world(tmp_path, ["quinn"]) as w:
+        ask = await w.post("@quinn what do you make of #plan?")  # queued; no worker yet
+        await w.human.mutation(api.artifacts.delete, {"artifactId": w.artifact})
+        async with worker(w, config, ["quinn"]):
+            runs = await w.runs_finished(1)
+        thread = await w.human.query(api.messages.list, {"spaceId": w.space, "threadId": ask})
+    assert runs[0]["status"] == "done", runs[0].get("error")
+    assert thread[1]["body"] == "It is gone, but here is my view."
+    # the model was asked without the artifact (no context message about #plan)
+    assert "Step 1" not in str(openai_server.requests_for("quinn")[0].messages)
