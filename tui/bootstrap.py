@@ -19,7 +19,7 @@ from collab.backend_client import ConvexClient, ConvexError
 from collab.backend_client.api import api
 from collab.config import Config, ConfigError, load_config, resolve_paths, write_default_config
 from collab.config.identity import handle_from_login, login_name
-from collab.backend_client.space import SpaceSession, open_session
+from collab.backend_client.space import NoSuchSpace, SpaceSession, open_session
 
 
 class BootstrapError(Exception):
@@ -172,10 +172,11 @@ def _mint_and_cache(data_dir: Path, handle: str, name: str | None) -> str:
 
 
 async def open_space(client: ConvexClient, config: Config, *, space_name: str | None = None,
-                     endpoint: Endpoint | None = None, clock: Callable[[], float] | None = None) -> SpaceSession:
-    """Open (or create) the space by name with the default agents: one ``spaces:open``. On the
-    embedded backend a space another local user created is joined first (local trust), and a
-    space created here is remembered for the next local user."""
+                     endpoint: Endpoint | None = None, clock: Callable[[], float] | None = None,
+                     create: bool = True) -> SpaceSession:
+    """Open (or, unless ``create`` is false, create) the space by name with the default agents:
+    one ``spaces:open``. On the embedded backend a space another local user created is joined
+    first (local trust), and a space created here is remembered for the next local user."""
     handle = my_handle(config)
     display = config.identity.display_name or handle
     local = endpoint.data_dir if endpoint is not None else None
@@ -185,7 +186,7 @@ async def open_space(client: ConvexClient, config: Config, *, space_name: str | 
         return await _join_local(endpoint, name, handle, display)
 
     session = await open_session(client, config, handle=handle, space_name=space_name,
-                                 join_local=join if local is not None else None, clock=clock)
+                                 join_local=join if local is not None else None, clock=clock, create=create)
     if session.created and local is not None:
         _remember_space(local, session.space_name, session.space_id, handle)
     return session
@@ -197,14 +198,22 @@ async def connect(
     space_name: str | None = None,
     clock: Callable[[], float] | None = None,
     timeout_s: float = 15.0,
+    create: bool = True,
 ) -> SpaceSession:
-    """Start/join the backend, connect, open the space; returns the live session."""
+    """Start/join the backend, connect, open the space (created if missing, unless ``create``
+    is false: then an unknown name is a :class:`BootstrapError` listing the user's spaces);
+    returns the live session."""
     endpoint = await asyncio.to_thread(backend_url_and_token, config)
     url = endpoint.url
     client = ConvexClient(url, auth=endpoint.token)
     try:
         await client.connect(timeout=timeout_s)
-        session = await open_space(client, config, space_name=space_name, endpoint=endpoint, clock=clock)
+        session = await open_space(client, config, space_name=space_name, endpoint=endpoint, clock=clock,
+                                   create=create)
+    except NoSuchSpace as exc:
+        names = sorted({str(s["name"]) for s in await client.query(api.spaces.list, {})})
+        await client.close()
+        raise BootstrapError(f"{exc} on {url} (yours: {', '.join(names) or 'none yet'})") from exc
     except TimeoutError as exc:
         await client.close()
         raise BootstrapError(f"the backend at {url} did not answer within {timeout_s:.0f} s") from exc

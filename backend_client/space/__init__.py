@@ -13,7 +13,7 @@ from collab.backend_client.space.diff import DiffLine, diff_lines, side_by_side
 from collab.backend_client.space.discussion import DiscussionView, split_command
 from collab.backend_client.space.errors import FENCE_LOST, RUN_OVER, LockConflict, Queued, error_code, error_text
 from collab.backend_client.space.locks import LeasePolicy, LockHold
-from collab.backend_client.space.session import Clock, Reviver, SpaceSession, open_session
+from collab.backend_client.space.session import Clock, NoSuchSpace, Reviver, SpaceSession, open_session
 from collab.backend_client.space.streams import draft_row_matches, merge, rows_by_message
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "LeasePolicy",
     "LockConflict",
     "LockHold",
+    "NoSuchSpace",
     "Queued",
     "Reviver",
     "SpaceSession",

@@ -26,7 +26,7 @@ from collab.backend_client.space.discussion import DiscussionView
 from collab.backend_client.space.presence import UNSET, PresenceJob
 from collab.config import Config
 
-__all__ = ["Clock", "Reviver", "SpaceSession", "open_session"]
+__all__ = ["Clock", "NoSuchSpace", "Reviver", "SpaceSession", "open_session"]
 
 Clock = Callable[[], float]
 
@@ -89,6 +89,11 @@ class SpaceSession:
 
     # ------------------------------------------------------------------ the space
 
+    async def spaces(self) -> list[dict[str, Any]]:
+        """Every space the user is a member of, with their role (``spaces:list``), by name."""
+        rows = await self.client.query(api.spaces.list, {})
+        return sorted((dict(r) for r in rows), key=lambda r: (str(r.get("name", "")).lower(), str(r["_id"])))
+
     def watch_members(self) -> LiveQuery[Any]:
         return self.client.watch(api.spaces.members, {"spaceId": self.space_id})
 
@@ -130,20 +135,32 @@ class SpaceSession:
 JoinLocal = Callable[[str], Awaitable[bool]]
 
 
+class NoSuchSpace(LookupError):
+    """``open_session(create=False)`` found no space of that name among the user's."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"you have no space called {name!r}")
+        self.name = name
+
+
 async def open_session(client: ConvexClient, config: Config, *, handle: str, space_name: str | None = None,
-                       join_local: JoinLocal | None = None, clock: Clock | None = None) -> SpaceSession:
+                       join_local: JoinLocal | None = None, clock: Clock | None = None,
+                       create: bool = True) -> SpaceSession:
     """Open the space ``space_name`` (default: the config's) on a connected client in one
     mutation (``spaces:open``: the actor, the space found or created, the default agents added
     for its owner). ``join_local(name)``, when given, may add this user to a space of that name
-    another local user created (the embedded backend's local trust) before it is created anew."""
+    another local user created (the embedded backend's local trust) before it is created anew.
+    ``create=False`` never creates one: :class:`NoSuchSpace` instead."""
     name = space_name or config.backend.space
     args: dict[str, Any] = {"name": name, "actorName": config.identity.display_name or handle,
                             "agents": [{"handle": a.handle, "name": a.name} for a in config.enabled_agents()],
                             "description": "created by collab"}
-    opened = await client.mutation(api.spaces.open, {**args, "create": join_local is None})
+    opened = await client.mutation(api.spaces.open, {**args, "create": create and join_local is None})
     if opened is None and join_local is not None:
         await join_local(name)
-        opened = await client.mutation(api.spaces.open, args)
+        opened = await client.mutation(api.spaces.open, {**args, "create": create})
+    if opened is None:
+        raise NoSuchSpace(name)
     kwargs: dict[str, Any] = {"clock": clock} if clock else {}
     session = SpaceSession(client, config, space_id=str(opened["spaceId"]), space_name=str(opened["name"]),
                            me=dict(opened["me"]), role=str(opened["role"]), **kwargs)
