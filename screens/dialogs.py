@@ -1,4 +1,5 @@
-"""Small modal dialogs: a text prompt, a lock conflict (wait in the queue?), an error."""
+"""Small modal dialogs: a text prompt, a yes/no question, a lock conflict (wait in the queue?),
+a message."""
 
 from __future__ import annotations
 
@@ -38,6 +39,26 @@ class Prompt(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class Confirm(ModalScreen[bool]):
+    """A question that must be answered on purpose: ``y`` does it, ``n`` / escape does not.
+    Enter does nothing, so a key pressed in a hurry never confirms."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str, yes: str = "yes") -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question)
+            yield Static(Text(f"y: {self.yes}   n / escape: keep it", style="dim"))
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
 
 
 class LockConflictDialog(ModalScreen[bool]):

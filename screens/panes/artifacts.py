@@ -21,10 +21,11 @@ from textual.message import Message
 from collab.backend_client import ConnectionState, ConnectionStatus, ConvexError
 from collab.backend_client.space import LockConflict, LockHold, Queued, SpaceSession, error_text
 from collab.backend_client.space.exporting import artifact_filename
-from collab.screens.dialogs import LockConflictDialog, Prompt
+from collab.screens.dialogs import Confirm, LockConflictDialog, Prompt
 from collab.screens.editor import EditorScreen
 from collab.screens.history import HistoryScreen
 from collab.widgets.artifact_tree import ArtifactTree
+from collab.widgets.clipboard import copy_text
 from collab.widgets.document_view import DocumentView
 from collab.widgets.keys import artifact_bindings
 from collab.widgets.live import LiveBinding
@@ -108,7 +109,10 @@ class ArtifactsPane(Horizontal):
         self.document.show(art)
 
     def _on_state(self, status: ConnectionStatus) -> None:
-        doc = self.document
+        found = self.query(DocumentView)
+        if not found:  # not composed yet, or being torn down (the space is switched or left)
+            return
+        doc = found.first()
         doc.stale = status.state is not ConnectionState.LIVE and status.connection_count > 0
         doc.refresh_header()
         self.set_class(doc.stale, "-stale")
@@ -191,9 +195,20 @@ class ArtifactsPane(Horizontal):
 
     @work(exclusive=True, group="edit")
     async def action_wait_lock(self) -> None:
+        """Join the artifact's lock queue; pressed again while waiting, leave it."""
         art = self._need_artifact()
-        if art is not None:
+        if art is None:
+            return
+        queue = (art.get("lock") or {}).get("queue") or []
+        if not any(w.get("actorId") == self.session.actor_id for w in queue):
             await self._wait_for_lock(art)
+            return
+        try:
+            await self.view.leave_queue(str(art["_id"]))
+        except ConvexError as exc:
+            self.notify(f"Cannot leave the queue: {error_text(exc)}", severity="error")
+            return
+        self.notify(f"You left the queue for {art.get('title')}.")
 
     # ------------------------------------------------------------------ other artifact actions
 
@@ -218,8 +233,7 @@ class ArtifactsPane(Horizontal):
     def action_copy_artifact(self) -> None:
         art = self._need_artifact()
         if art is not None:
-            self.app.copy_to_clipboard(str(art.get("content") or ""))
-            self.notify(f"Copied {art.get('title')} (OSC 52).")
+            copy_text(self, self.session.config, str(art.get("content") or ""), str(art.get("title")))
 
     def action_export_artifact(self) -> None:
         art = self._need_artifact()
@@ -271,6 +285,23 @@ class ArtifactsPane(Horizontal):
         except ConvexError as exc:
             self.notify(f"Rejected: {error_text(exc)}", severity="error")
 
+    @work(group="meta")
+    async def action_delete_artifact(self) -> None:
+        """Asks first; the backend refuses while someone else holds the lock."""
+        art = self._need_artifact()
+        if art is None:
+            return
+        title = str(art.get("title"))
+        question = f"Delete {title}?\nIts whole history goes with it; nobody can undo this."
+        if not await self.app.push_screen_wait(Confirm(question, yes="delete")):
+            return
+        try:
+            await self.view.delete(str(art["_id"]))
+        except ConvexError as exc:
+            self.notify(f"Not deleted: {error_text(exc)}", severity="error")
+            return
+        self.notify(f"Deleted {title}.")
+
     def action_discuss(self) -> None:
         art = self.current
         self.post_message(self.Discuss(f"#{art['slug']} " if art is not None and art.get("slug") else ""))
@@ -286,12 +317,13 @@ class ArtifactsPane(Horizontal):
             cmds += [
                 (f"Edit {t}", "Lock and edit", self.action_edit_artifact),
                 (f"History of {t}", "Versions, diffs, restore", self.action_history),
-                (f"Wait for the lock on {t}", "Join the FIFO queue", self.action_wait_lock),
+                (f"Wait for the lock on {t}", "Join the FIFO queue (again: leave it)", self.action_wait_lock),
                 (f"Copy {t}", "To the clipboard (OSC 52)", self.action_copy_artifact),
                 (f"Export {t}", "Write it to a file in the current directory", self.action_export_artifact),
                 (f"Tag {t}", "Edit tags", self.action_tag_artifact),
                 (f"Rename {t}", "Change the title", self.action_rename_artifact),
                 (f"Discuss {t}", "Write a message referring to it", self.action_discuss),
                 (f"Force unlock {t}", "Owners: open the lock with a reason", self.action_force_unlock),
+                (f"Delete {t}", "With its history (asks first)", self.action_delete_artifact),
             ]
         return cmds
