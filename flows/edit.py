@@ -18,7 +18,7 @@ the version it is granted (never revising a stale text).
 
 On a model error, a cancel or a lost lock the hold is released with ``keepDraft`` (the
 partial draft is kept, never merged), and the thread says why. If the worker dies, nothing
-here runs: the lease expires (TTL + one sweep), the draft is kept as orphaned, and the run's
+here runs: the lease expires (at its TTL), the draft is kept as orphaned, and the run's
 claim lease expires too (the run fails and can be retried with ``runs:retry``).
 """
 
