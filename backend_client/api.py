@@ -391,6 +391,7 @@ class StreamsPushArgsChunksItem(TypedDict):
     text: str
     seq: float
     base: NotRequired[float]
+    note: NotRequired[str]
 
 
 class StreamsPushArgs(TypedDict):
@@ -611,10 +612,12 @@ class streams(Namespace):
     push = MutationRef[StreamsPushArgs, Any]("streams:push")
     """Append new text to several streams in one commit (one call per UI tick for all of a
     worker's streams). A chunk's ``base`` (the durable length its writer has had
-    acknowledged) drops the part of the tail that is now durable. Each chunk gets its own
-    status, so one closed stream never fails the others: ``ok``, ``duplicate`` (``seq`` at
-    or below the last applied), ``closed`` (no such stream any more), ``forbidden`` (wrong
-    key), ``tooLong``. Returns ``[{streamId, status, seq}]``.
+    acknowledged) drops the part of the tail that is now durable. A chunk's ``note`` (at
+    most 200 characters; ``""`` clears it) says what the writer is doing instead of writing,
+    e.g. waiting for its model provider; readers show it with the stream. Each chunk gets
+    its own status, so one closed stream never fails the others: ``ok``, ``duplicate``
+    (``seq`` at or below the last applied), ``closed`` (no such stream any more),
+    ``forbidden`` (wrong key), ``tooLong``. Returns ``[{streamId, status, seq}]``.
     """
 
 
