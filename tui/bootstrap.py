@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collab.backend_client import ConvexClient, ConvexError
+from collab.backend_client import ConvexClient, ConvexError, FunctionError
 from collab.backend_client.api import api
 from collab.config import Config, ConfigError, load_config, resolve_paths, write_default_config
 from collab.config.identity import handle_from_login, login_name
@@ -221,6 +221,16 @@ async def connect(
         await client.close()
         msg = exc.data.get("message") if isinstance(exc.data, dict) else exc
         raise BootstrapError(f"cannot open space {space_name or config.backend.space!r}: {msg}") from exc
+    except FunctionError as exc:
+        await client.close()
+        if "Could not find public function" in str(exc):
+            # Reached a backend (a Convex deployment, most likely) without collab's functions.
+            raise BootstrapError(
+                f"the backend at {url} does not serve collab's functions (it has no spaces:open). "
+                "A Convex deployment needs them deployed from convex/, whose TypeScript port is in "
+                "progress (convex/README.md); until then use the embedded backend (no --url), or "
+                "another machine's `collab serve --host`.") from exc
+        raise BootstrapError(f"cannot open space {space_name or config.backend.space!r}: {exc}") from exc
     except Exception as exc:
         await client.close()
         raise BootstrapError(f"cannot connect to {url}: {exc}") from exc
