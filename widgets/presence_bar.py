@@ -78,8 +78,8 @@ class PresenceBar(Static):
             h = str(row.get("actorHandle", "?"))
             cur = here.setdefault(h, {"typing": False, "artifacts": set(), "kind": row.get("actorKind")})
             cur["typing"] = cur["typing"] or bool(row.get("typing"))
-            if row.get("artifactId"):
-                cur["artifacts"].add(self.titles.get(str(row["artifactId"]), "?"))
+            if str(row.get("artifactId")) in self.titles:  # not one deleted since, nor unknown yet
+                cur["artifacts"].add(self.titles[str(row["artifactId"])])
         humans: list[tuple[int, Text]] = []
         for m in self.members:
             if m.get("kind") == "agent":

@@ -95,6 +95,14 @@ class ArtifactsPane(Horizontal):
     def _on_artifacts(self, artifacts: list[dict[str, Any]] | None) -> None:
         self.artifacts = list(artifacts or [])
         self.tree.set_artifacts(self.artifacts)
+        shown = (self.document.artifact or {}).get("_id")
+        if shown is not None and all(a["_id"] != shown for a in self.artifacts):
+            # the artifact on screen was deleted (here or by someone else): stop showing it and
+            # stop telling the others we look at it
+            for b in (self._doc, self._draft, self._draft_stream):
+                b.close()
+            self.document.show(None)
+            self.session.set_presence(artifact_id=None)
 
     def _on_locks(self, locks: list[dict[str, Any]] | None) -> None:
         self.locks = list(locks or [])

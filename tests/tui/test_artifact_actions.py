@@ -235,3 +235,28 @@ async def test_restore_is_refused_while_someone_else_holds_the_lock(backend: Bac
         assert art["version"] == 3
     finally:
         await agent.close()
+
+
+async def test_after_a_delete_the_screen_and_the_presence_move_on(backend: BackendProcess) -> None:
+    async def two(c: ConvexClient, space_id: str, ids: dict[str, str], _b: Any) -> None:
+        ids["notes"] = await add_doc(c, space_id, "Notes", "n\n")
+        ids["plan"] = await add_doc(c, space_id, "Plan", "p\n")
+
+    seeded = await asyncio.to_thread(seed_space, backend, two)
+    app = seeded.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: space_ready(app), what="the space, presence on Notes")
+        pane = app.screen.artifacts
+        assert pane.current["title"] == "Notes"  # first in the tree
+        await pilot.press("delete", "y")
+        await wait_for(pilot, lambda: [a["title"] for a in pane.artifacts] == ["Plan"], what="Notes gone")
+        await wait_for(pilot, lambda: (pane.current or {}).get("title") == "Plan", what="Plan on screen")
+        async with ConvexClient(backend.url, auth=backend.mint_token("alice")) as c:
+            with c.watch(api.presence.list, {"spaceId": seeded.space_id}) as rows:
+                from tests.live import until
+
+                await until(lambda: [r.get("artifactId") for r in rows.value or []] == [seeded.ids["plan"]], rows,
+                            what="alice's presence to name Plan")
+        bar = app.screen.query_one("PresenceBar")
+        await wait_for(pilot, lambda: "▸#plan" in str(bar.render()) and "#?" not in str(bar.render()),
+                       what="the presence bar to name plan")
