@@ -156,7 +156,7 @@ async def test_wait_in_the_queue_then_leave_it(backend: BackendProcess) -> None:
             await wait_for(pilot, lambda: not ((pane.current or {}).get("lock") or {}).get("held"),
                            what="the lock to show free")
             # (read from the backend once the release committed: no wait on a toast that must not come)
-            kinds = [n["kind"] for n in await _query(backend, api.notifications.list, {})]
+            kinds = [n["kind"] for n in await _query(backend, api.notifications.list, {"spaceId": seeded.space_id})]
             assert "lockGranted" not in kinds and not (await _query(backend, api.artifacts.get, {
                 "artifactId": seeded.ids["doc"]}))["lock"]["held"]
     finally:
