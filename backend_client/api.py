@@ -232,6 +232,33 @@ class PresenceListArgs(TypedDict):
     spaceId: str
 
 
+class ProposalsAppendArgs(TypedDict):
+    proposalId: str
+    text: str
+
+
+class ProposalsFinishArgs(TypedDict):
+    proposalId: str
+    status: Literal['done', 'failed']
+    content: NotRequired[str]
+    error: NotRequired[str]
+    usage: NotRequired[Any]
+    costUsd: NotRequired[float]
+
+
+class ProposalsGetArgs(TypedDict):
+    proposalId: str
+
+
+class ProposalsLiveArgs(TypedDict):
+    artifactId: str
+
+
+class ProposalsOpenArgs(TypedDict):
+    proposalId: str
+    key: str
+
+
 class RunsCancelArgs(TypedDict):
     runId: str
     reason: NotRequired[str]
@@ -377,7 +404,7 @@ class StreamsForSpaceArgs(TypedDict):
 
 class StreamsOpenArgs(TypedDict):
     spaceId: str
-    kind: Literal['message', 'draft']
+    kind: Literal['message', 'draft', 'proposal']
     key: str
     messageId: NotRequired[str]
     artifactId: NotRequired[str]
@@ -398,6 +425,70 @@ class StreamsPushArgs(TypedDict):
     chunks: list[StreamsPushArgsChunksItem]
 
 
+class VariationsCancelArgs(TypedDict):
+    roundId: str
+    variationId: NotRequired[str]
+
+
+class VariationsComposeArgsPartsItemRange(TypedDict):
+    start: float
+    end: float
+
+
+class VariationsComposeArgsPartsItem(TypedDict):
+    variationId: str
+    range: VariationsComposeArgsPartsItemRange
+
+
+class VariationsComposeArgs(TypedDict):
+    roundId: str
+    parts: list[VariationsComposeArgsPartsItem]
+    instruction: NotRequired[str]
+    agent: NotRequired[str]
+
+
+class VariationsForArtifactArgs(TypedDict):
+    artifactId: str
+    limit: NotRequired[float]
+
+
+class VariationsMoreArgs(TypedDict):
+    roundId: str
+    n: NotRequired[float]
+    note: NotRequired[str]
+    maxN: NotRequired[float]
+
+
+class VariationsPickArgs(TypedDict):
+    variationId: str
+    token: float
+    message: NotRequired[str]
+    idempotencyKey: NotRequired[str]
+
+
+class VariationsRoundArgs(TypedDict):
+    roundId: str
+
+
+class VariationsStarArgs(TypedDict):
+    variationId: str
+
+
+class VariationsStartArgs(TypedDict):
+    artifactId: str
+    instruction: str
+    n: float
+    agents: NotRequired[list[str]]
+    temperatures: NotRequired[list[float]]
+    flow: NotRequired[str]
+    flowInstructions: NotRequired[str]
+    maxN: NotRequired[float]
+
+
+class VariationsUnstarArgs(TypedDict):
+    variationId: str
+
+
 class actors(Namespace):
     ensure = MutationRef[ActorsEnsureArgs, Any]("actors:ensure")
     """Create the caller's actor on first use (the wrapper did) and update its display name."""
@@ -412,9 +503,10 @@ class artifacts(Namespace):
     """Delete the artifact. Refused with ``LOCKED`` while someone else holds its lock (a lease
     that already ended does not count); the caller's own hold ends with it. Its waiters
     leave the queue, its unfinished runs are cancelled, its live tails end, and an
-    ``artifact.deleted`` audit row keeps its title, slug and last version. Versions, lock
-    holds and drafts are purged after the commit (``artifacts:purge``); nothing can read
-    them once the artifact is gone. Returns ``{deleted: true, title, slug, version}``.
+    ``artifact.deleted`` audit row keeps its title, slug and last version. Its versions,
+    lock holds, drafts, proposals and variation rounds are purged after the commit
+    (``artifacts:purge``, in batches); nothing lists them once the artifact is gone. Returns
+    ``{deleted: true, title, slug, version}``.
     """
     get = QueryRef[ArtifactsGetArgs, Any]("artifacts:get")
     """The artifact with its lock state (holder, human or agent, since, expiresAt, queue);
@@ -529,6 +621,26 @@ class presence(Namespace):
     """Everyone present (one row per terminal): handle, kind, artifact/view, typing, expiresAt."""
 
 
+class proposals(Namespace):
+    append = MutationRef[ProposalsAppendArgs, Any]("proposals:append")
+    """Append streamed text (at the persistence cadence, never per token)."""
+    finish = MutationRef[ProposalsFinishArgs, Any]("proposals:finish")
+    """End the caller's proposal (optionally with its final content), with the run's usage and
+    cost; its live stream goes in the same commit.
+    """
+    get = QueryRef[ProposalsGetArgs, Any]("proposals:get")
+    live = QueryRef[ProposalsLiveArgs, Any]("proposals:live")
+    """The live tails (~30 ms) of every proposal being streamed into the artifact: show each
+    after its proposal's content with the merge rule.
+    """
+    open = MutationRef[ProposalsOpenArgs, Any]("proposals:open")
+    """Start writing the caller's proposal: it becomes ``streaming`` and gets its live stream
+    (write capability ``key``, >= 16 characters) in one transaction. Opening it again with
+    the same key returns the same stream. Returns ``{streamId, content}`` (the content so
+    far).
+    """
+
+
 class runs(Namespace):
     cancel = MutationRef[RunsCancelArgs, Any]("runs:cancel")
     """Cancel a run that has not finished (the worker learns it from its next heartbeat)."""
@@ -621,6 +733,54 @@ class streams(Namespace):
     """
 
 
+class variations(Namespace):
+    cancel = MutationRef[VariationsCancelArgs, Any]("variations:cancel")
+    """Stop one variation of the round, or all that are still queued or streaming; their
+    workers stop within a second and each keeps the text it had. Returns ``{cancelled}``.
+    """
+    compose = MutationRef[VariationsComposeArgs, Any]("variations:compose")
+    """A new variation in the round made of parts of others: ``parts`` are ``{variationId,
+    range: {start, end}}`` (lines ``start`` to ``end``, 0-based, end excluded) of finished
+    variations of this artifact, in the order to use them. With no instruction and no two
+    parts overlapping it is their concatenation, at once; otherwise ``agent`` (default the
+    round's first) merges them following the instruction, streaming like any variation. Its
+    provenance lists every part. Returns ``{variationId, proposalId, composed:
+    "concatenated" | "agent"}``.
+    """
+    forArtifact = QueryRef[VariationsForArtifactArgs, Any]("variations:forArtifact")
+    """The artifact's rounds, newest first (at most ``limit``, default 50), each with its
+    variations counted by status and its number of stars (no content).
+    """
+    more = MutationRef[VariationsMoreArgs, Any]("variations:more")
+    """The next round, in the direction of the shortlist: the parent's starred variations (and
+    ``note``, what to change) go into every prompt; same instruction, agents and
+    temperatures (cycled to ``n``, default the parent's N). Returns ``{roundId, number,
+    variationIds}``.
+    """
+    pick = MutationRef[VariationsPickArgs, Any]("variations:pick")
+    """Make a finished variation the artifact's next version, under the caller's lock
+    (``token``): the fenced save of ``artifacts:save`` (source ``agent``, or ``merge`` for a
+    composition), which releases the lock and hands it to the queue. The version records the
+    variation and the round. Returns ``{version, versionId, grantedTo}``.
+    """
+    round = QueryRef[VariationsRoundArgs, Any]("variations:round")
+    """One round with its variations in order: each ``{variationId, index, proposalId,
+    composed, starred, picked, author, authorKind, temperature, status, content, error,
+    usage, costUsd, baseVersion, provenance}`` (content at the persistence cadence: add the
+    live tails of ``proposals:live``).
+    """
+    star = MutationRef[VariationsStarArgs, Any]("variations:star")
+    """Put the variation on the round's shortlist (shared by everyone in the space)."""
+    start = MutationRef[VariationsStartArgs, Any]("variations:start")
+    """A new round of ``n`` variations of the artifact, their runs queued in this transaction.
+    ``agents`` (handles) write them in turn (one agent N times with ``temperatures``: one
+    per variation, the run's own rather than the agent's); default every agent of the space.
+    A ``flow`` passes its name, instructions and ``maxN`` (default 5, at most 10). Returns
+    ``{roundId, number, variationIds}``.
+    """
+    unstar = MutationRef[VariationsUnstarArgs, Any]("variations:unstar")
+
+
 class api(Namespace):
     actors = actors
     artifacts = artifacts
@@ -630,6 +790,8 @@ class api(Namespace):
     messages = messages
     notifications = notifications
     presence = presence
+    proposals = proposals
     runs = runs
     spaces = spaces
     streams = streams
+    variations = variations

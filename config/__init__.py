@@ -17,7 +17,7 @@ from .load import default_config, load_config, load_config_text
 from .locks import LocksConfig
 from .models import Config
 from .paths import Paths, locate, resolve_paths
-from .streaming import StreamingConfig
+from .streaming import StreamingConfig, StreamingProfile
 from .theme import ThemeConfig
 from .ui import UIConfig
 from .write import default_config_text, write_default_config
@@ -42,6 +42,7 @@ __all__ = [
     "Paths",
     "StageConfig",
     "StreamingConfig",
+    "StreamingProfile",
     "ThemeConfig",
     "UIConfig",
     "default_agents",

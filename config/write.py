@@ -233,8 +233,11 @@ def default_config_text(env: Mapping[str, str] | None = None) -> str:
     )
     section("flows", body)
 
-    body = _dump({"streaming": _plain(cfg.streaming)}) + _commented(
-        _dump({"ui_max_chars": 16, "persist_max_chars": 256})
+    body = (
+        _dump({"streaming": _plain(cfg.streaming)})
+        + _commented(_dump({"ui_max_chars": 16, "persist_max_chars": 256}))
+        + "\n#\n# On a Convex deployment every call is billed (docs/CONVEX.md \"Cost\"): a cheaper profile\n"
+        + _commented(_dump({"streaming": {"convex": {"ui_lane": False, "persist_interval_ms": 1000}}}))
     )
     section("streaming", _describe_keys(body, StreamingConfig, set()))
 

@@ -118,10 +118,11 @@ class RunContext:
         return LockHold(self.client, artifact_id, LeasePolicy.from_config(self.locks),
                         me_actor_id=self.agent.actor_id, key_prefix=self.key_prefix)
 
-    async def stream(self, messages: Sequence[Message]) -> AsyncIterator[TokenChunk]:
+    async def stream(self, messages: Sequence[Message], temperature: float | None = None) -> AsyncIterator[TokenChunk]:
         """The agent's model, streamed (stops at once when ``cancel`` is set); keeps the usage.
-        A rate limit before the first token is waited out and the call made again
-        (:class:`RateLimitRetry`), the reply saying so meanwhile; a cancel ends the wait."""
+        ``temperature``: this run's own (a variation's), instead of the agent's. A rate limit
+        before the first token is waited out and the call made again (:class:`RateLimitRetry`),
+        the reply saying so meanwhile; a cancel ends the wait."""
         spec, cfg = self.agent.model, self.agent.config
         env = os.environ if self.env is None else self.env
         attempt = 1
@@ -130,7 +131,8 @@ class RunContext:
             try:
                 async for chunk in stream_completion(
                     spec.model, messages, api_base=spec.api_base, api_key=spec.api_key(env),
-                    api_key_env=spec.api_key_env, agent=cfg.handle, temperature=cfg.temperature,
+                    api_key_env=spec.api_key_env, agent=cfg.handle,
+                    temperature=cfg.temperature if temperature is None else temperature,
                     max_tokens=cfg.max_tokens or spec.max_tokens, timeout=spec.timeout_s, cancel=self.cancel,
                     extra=spec.params or None,
                 ):

@@ -77,6 +77,12 @@ class SpaceScreen(Screen[None]):
     def _discuss(self, event: ArtifactsPane.Discuss) -> None:
         self.discussion.start_message(event.text, prefix=True)
 
+    @on(DiscussionPane.OpenVariations)
+    async def _open_variations(self, event: DiscussionPane.OpenVariations) -> None:
+        art = await self.session.artifacts.get(event.artifact_id)
+        self.artifacts.tree.select_id(event.artifact_id)
+        self.artifacts.open_variations(art, event.round_id)
+
     def palette_commands(self) -> list[Command]:
         """The palette's commands for what is on screen: each pane's, and moving between them."""
         moves: list[Command] = [

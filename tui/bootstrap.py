@@ -227,9 +227,8 @@ async def connect(
             # Reached a backend (a Convex deployment, most likely) without collab's functions.
             raise BootstrapError(
                 f"the backend at {url} does not serve collab's functions (it has no spaces:open). "
-                "A Convex deployment needs them deployed from convex/, whose TypeScript port is in "
-                "progress (convex/README.md); until then use the embedded backend (no --url), or "
-                "another machine's `collab serve --host`.") from exc
+                "A Convex deployment needs them deployed from convex/ first (bash scripts/convex-deploy, "
+                "docs/CONVEX.md); or use the embedded backend (no --url).") from exc
         raise BootstrapError(f"cannot open space {space_name or config.backend.space!r}: {exc}") from exc
     except Exception as exc:
         await client.close()

@@ -79,7 +79,11 @@ class PresenceBar(Static):
             cur = here.setdefault(h, {"typing": False, "artifacts": set(), "kind": row.get("actorKind")})
             cur["typing"] = cur["typing"] or bool(row.get("typing"))
             if str(row.get("artifactId")) in self.titles:  # not one deleted since, nor unknown yet
-                cur["artifacts"].add(self.titles[str(row["artifactId"])])
+                label = self.titles[str(row["artifactId"])]
+                view = str(row.get("view") or "")
+                if view.startswith("variations r"):  # which round they look at
+                    label += "·" + view.split()[-1]
+                cur["artifacts"].add(label)
         humans: list[tuple[int, Text]] = []
         for m in self.members:
             if m.get("kind") == "agent":

@@ -8,8 +8,8 @@ test can assert that no public function of the package is registered without one
 
 Policies: ``authenticated`` (any signed-in human or agent), ``viewer`` < ``editor`` <
 ``owner`` (a member of the scoped space with at least that role). Scopes say where the space
-comes from: ``space`` (``args.spaceId``), ``artifact`` / ``message`` / ``run`` (the space of
-that document), or ``None`` (no space: only ``authenticated`` makes sense).
+comes from: ``space`` (``args.spaceId``), ``artifact`` / ``message`` / ``run`` / ``proposal`` /
+``round`` / ``variation`` (the space of that document), or ``None`` (no space: only ``authenticated`` makes sense).
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ from collab.backend.model._errors import fail, not_found
 from collab.backend.validators import Validator
 
 Policy = Literal["authenticated", "viewer", "editor", "owner"]
-Scope = Literal["space", "artifact", "message", "run"] | None
+Scope = Literal["space", "artifact", "message", "run", "proposal", "round", "variation"] | None
 POLICIES: tuple[str, ...] = ("authenticated", "viewer", "editor", "owner")
 ROLE_RANK = {"viewer": 1, "editor": 2, "owner": 3}
 # Which argument names the scoped document, and which table it is in.
 SCOPE_ARG = {"space": ("spaceId", "spaces"), "artifact": ("artifactId", "artifacts"),
-             "message": ("messageId", "messages"), "run": ("runId", "runs")}
+             "message": ("messageId", "messages"), "run": ("runId", "runs"),
+             "proposal": ("proposalId", "proposals"), "round": ("roundId", "variationRounds"),
+             "variation": ("variationId", "variations")}
 
 
 @dataclass
@@ -109,7 +111,7 @@ def resolve(ctx: Any, args: dict[str, Any], policy: str, scope: Scope, *, writab
     doc_id = args.get(arg)
     doc = ctx.db.get(doc_id) if isinstance(doc_id, str) else None
     if doc is None or ctx.db.normalize_id(table, doc_id) is None:
-        not_found(table[:-1], str(doc_id))
+        not_found({"variationRounds": "round"}.get(table, table[:-1]), str(doc_id))
     caller.target = doc if scope != "space" else None
     caller.space = doc if scope == "space" else ctx.db.get(doc["spaceId"])
     if caller.space is None:

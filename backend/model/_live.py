@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from collab.backend.database import UNDEFINED
 from collab.wire.text import merge
 
-__all__ = ["HIDDEN", "MIN_KEY", "STALE_MS", "close_row", "end_draft", "end_message", "end_run", "merge",
+__all__ = ["HIDDEN", "MIN_KEY", "STALE_MS", "close_row", "end_draft", "end_message", "end_proposal", "end_run",
+           "merge",
            "open_row", "public", "schedule_expiry"]
 
 HIDDEN = ("key", "expiryJobId")
@@ -48,14 +50,19 @@ def _delete(ctx: Any, row: dict[str, Any]) -> None:
     ctx.db.delete(row["_id"])
 
 
-def close_row(ctx: Any, row: dict[str, Any], error: str | None = None) -> None:
-    """Delete a live row. A message stream that ends without ``messages:finish`` (run failed,
-    cancelled or lost, stream abandoned) keeps its text: the tail is folded into the body and
-    the message is marked failed with ``error``."""
+def close_row(ctx: Any, row: dict[str, Any], error: str | None = None, status: str = "failed") -> None:
+    """Delete a live row. A message or proposal stream that ends without its finish (run
+    failed, cancelled or lost, stream abandoned) keeps its text: the tail is folded into the
+    body / content and it is marked ``status`` (failed or cancelled) with ``error``."""
     if row["kind"] == "message" and error is not None:
         msg = ctx.db.get(row["messageId"])
         if msg is not None and msg["state"] == "streaming":
             ctx.db.patch(msg["_id"], {"state": "failed", "error": error, "body": merge(msg["body"], row)})
+    if row["kind"] == "proposal" and error is not None:
+        prop = ctx.db.get(row["proposalId"])
+        if prop is not None and prop["status"] == "streaming":
+            ctx.db.patch(prop["_id"], {"status": status, "error": error, "content": merge(prop["content"], row),
+                                       "updatedAt": ctx.now()})
     _delete(ctx, row)
 
 
@@ -72,7 +79,21 @@ def end_draft(ctx: Any, artifact_id: str, epoch: float) -> None:
             _delete(ctx, row)
 
 
-def end_run(ctx: Any, run_id: str, error: str) -> None:
-    """A run ended without its worker finishing its streams (failed, cancelled, lease lost)."""
+def end_run(ctx: Any, run_id: str, error: str, outcome: str = "failed") -> None:
+    """A run ended without its worker finishing its streams: ``outcome`` failed, cancelled, or
+    requeued (another attempt will write again). Its streams close with their text, and the
+    proposals it was writing (or had not started) say so: failed or cancelled with ``error``,
+    or back to queued and empty for the next attempt."""
+    status = "cancelled" if outcome == "cancelled" else "failed"
     for row in ctx.db.query("liveStreams").with_index("by_run", lambda q: q.eq("runId", run_id)).collect():
-        close_row(ctx, row, error)
+        close_row(ctx, row, error, status)
+    for prop in ctx.db.query("proposals").with_index("by_run", lambda q: q.eq("runId", run_id)).collect():
+        if outcome == "requeued" and prop["status"] in ("streaming", "failed", "cancelled"):
+            ctx.db.patch(prop["_id"], {"status": "queued", "content": "", "error": UNDEFINED, "updatedAt": ctx.now()})
+        elif outcome != "requeued" and prop["status"] in ("queued", "streaming"):
+            ctx.db.patch(prop["_id"], {"status": status, "error": error, "updatedAt": ctx.now()})
+
+
+def end_proposal(ctx: Any, proposal_id: str) -> None:
+    for row in ctx.db.query("liveStreams").with_index("by_proposal", lambda q: q.eq("proposalId", proposal_id)).collect():
+        _delete(ctx, row)

@@ -15,10 +15,10 @@ from collab.backend.model import _lockcore as lk
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail, invalid
 from collab.backend.model._util import audit, check_slug, slugify
+from collab.backend.model._versions import MAX_CONTENT, check_content, commit_version
 from collab.backend.model.runs import finish_run
 from collab.backend.validators import v
 
-MAX_CONTENT = 2_000_000
 # A deleted artifact's versions, lock holds and drafts go in batches, each its own transaction,
 # so deleting an artifact with a long history stays within a transaction's limits.
 PURGE_BATCH = 16
@@ -32,11 +32,6 @@ def _unique_slug(ctx: Any, space_id: str, wanted: str) -> str:
     return slug
 
 
-def _check_content(content: str) -> None:
-    if len(content) > MAX_CONTENT:
-        invalid(f"content is larger than {MAX_CONTENT} characters", size=len(content))
-
-
 @mutation(args={"spaceId": v.id("spaces"), "title": v.string(), "kind": v.string(), "content": v.string(),
                 "language": v.optional(v.string()), "tags": v.optional(v.array(v.string())),
                 "slug": v.optional(v.string()), "message": v.optional(v.string())},
@@ -46,7 +41,7 @@ def create(ctx: Any, args: dict[str, Any]) -> str:
     title = args["title"].strip()
     if not title or len(title) > 200:
         invalid("title must be 1-200 characters")
-    _check_content(args["content"])
+    check_content(args["content"])
     actor, now = ctx.caller.actor, ctx.now()
     slug = _unique_slug(ctx, args["spaceId"], check_slug(args["slug"]) if "slug" in args else slugify(title))
     row: dict[str, Any] = {"spaceId": args["spaceId"], "slug": slug, "title": title, "kind": args["kind"],
@@ -115,46 +110,14 @@ def version(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     return _version_row(ctx, args["artifactId"], args["version"])
 
 
-def _commit_version(ctx: Any, args: dict[str, Any], fn: str, content: str, source: str,
-                    restored_from: float | None) -> dict[str, Any]:
-    """Fence check + new version + release + grant to the queue head + audit: one transaction."""
-    caller, artifact = ctx.caller, ctx.caller.target
-    key = args.get("idempotencyKey")
-    rec = lk.recall(ctx, caller.actor_id, key, fn, args["artifactId"])
-    if rec is not None:
-        return rec["result"]  # a retry: the first result, applied once
-    lock = lk.check_fence(ctx, caller.actor_id, args["artifactId"], args["token"])
-    _check_content(content)
-    now, number = ctx.now(), artifact["version"] + 1
-    row: dict[str, Any] = {"artifactId": artifact["_id"], "spaceId": artifact["spaceId"], "version": number,
-                           "content": content, "authorId": caller.actor_id, "source": source,
-                           "parentVersion": artifact["version"], "lockEpoch": lock["epoch"], "at": now}
-    if args.get("message"):
-        row["message"] = args["message"]
-    if restored_from is not None:
-        row["restoredFrom"] = restored_from
-    version_id = ctx.db.insert("versions", row)
-    ctx.db.patch(artifact["_id"], {"content": content, "version": number, "updatedBy": caller.actor_id,
-                                   "updatedAt": now})
-    audit(ctx, artifact["spaceId"], "artifact.saved",
-          {"version": number, "epoch": lock["epoch"], "source": source, "restoredFrom": restored_from},
-          artifact_id=artifact["_id"], actor_id=caller.actor_id)
-    lock = lk.end_hold(ctx, lock, "saved", by=caller.actor)
-    granted = lk.grant_next(ctx, lock)
-    result = {"version": number, "versionId": version_id,
-              "grantedTo": granted["holder"] if granted else None}
-    lk.remember(ctx, caller.actor_id, key, fn, args["artifactId"], result)
-    return result
-
-
 @mutation(args={"artifactId": v.id("artifacts"), "token": v.number(), "content": v.string(),
                 "message": v.optional(v.string()), "idempotencyKey": v.optional(v.string()),
                 "source": v.optional(v.literal("merge"))}, policy="editor", scope="artifact")
 def save(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Save under the lock: new version, then the lock is released and granted to the queue head.
     Returns ``{version, versionId, grantedTo}``."""
-    return _commit_version(ctx, args, "artifacts:save", args["content"],
-                           args.get("source", ctx.caller.kind), None)
+    return commit_version(ctx, ctx.caller.target, args, "artifacts:save", args["content"],
+                          args.get("source", ctx.caller.kind))
 
 
 @mutation(args={"artifactId": v.id("artifacts"), "token": v.number(), "version": v.number(),
@@ -164,7 +127,8 @@ def restore(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Make an old version the next one (a new version; history is never rewritten)."""
     old = _version_row(ctx, args["artifactId"], args["version"])
     msg = {**args, "message": args.get("message") or f"restore version {args['version']:g}"}
-    return _commit_version(ctx, msg, "artifacts:restore", old["content"], ctx.caller.kind, args["version"])
+    return commit_version(ctx, ctx.caller.target, msg, "artifacts:restore", old["content"], ctx.caller.kind,
+                          restored_from=args["version"])
 
 
 @mutation(args={"artifactId": v.id("artifacts"), "title": v.optional(v.string()),
@@ -188,9 +152,10 @@ def delete(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Delete the artifact. Refused with ``LOCKED`` while someone else holds its lock (a lease
     that already ended does not count); the caller's own hold ends with it. Its waiters leave
     the queue, its unfinished runs are cancelled, its live tails end, and an
-    ``artifact.deleted`` audit row keeps its title, slug and last version. Versions, lock holds
-    and drafts are purged after the commit (``artifacts:purge``); nothing can read them once
-    the artifact is gone. Returns ``{deleted: true, title, slug, version}``."""
+    ``artifact.deleted`` audit row keeps its title, slug and last version. Its versions, lock
+    holds, drafts, proposals and variation rounds are purged after the commit
+    (``artifacts:purge``, in batches); nothing lists them once the artifact is gone. Returns
+    ``{deleted: true, title, slug, version}``."""
     art, caller = ctx.caller.target, ctx.caller
     lock = lk.expire_if_due(ctx, lk.lock_of(ctx, args["artifactId"]))
     holder = lk.holder_info(lock)
@@ -205,15 +170,16 @@ def delete(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     if lock.get("expiryJobId"):
         ctx.scheduler.cancel(lock["expiryJobId"])
     ctx.db.delete(lock["_id"])
-    for row in ctx.db.query("liveStreams").with_index(
-            "by_artifact", lambda q: q.eq("artifactId", args["artifactId"])).collect():
-        _live.close_row(ctx, row)
     reason = f"the artifact was deleted by @{caller.handle}"
     for status in ("queued", "claimed", "streaming"):
+        # first: a cancelled run closes its streams keeping their text (replies, proposals)
         for run in ctx.db.query("runs").with_index(
                 "by_space_status", lambda q, s=status: q.eq("spaceId", art["spaceId"]).eq("status", s)
         ).filter(lambda f: f.eq(f.field("artifactId"), args["artifactId"])).collect():
             finish_run(ctx, run, "cancelled", {"error": reason})
+    for row in ctx.db.query("liveStreams").with_index(
+            "by_artifact", lambda q: q.eq("artifactId", args["artifactId"])).collect():
+        _live.close_row(ctx, row, reason, "cancelled")
     ctx.db.delete(art["_id"])
     facts = {"title": art["title"], "slug": art["slug"], "version": art["version"]}
     audit(ctx, art["spaceId"], "artifact.deleted", facts, artifact_id=art["_id"], actor_id=caller.actor_id)
@@ -223,18 +189,31 @@ def delete(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 @internal_mutation(args={"artifactId": v.id("artifacts")})
 def purge(ctx: Any, args: dict[str, Any]) -> int:
-    """One batch of a deleted artifact's versions, lock holds and drafts; schedules the next
-    batch while any remain. Returns how many rows it deleted."""
-    if ctx.db.get(args["artifactId"]) is not None:
-        return 0  # not deleted (never scheduled so; a guard for a hand-made call)
+    """One batch of a deleted artifact's rows: variation rounds (with their variations),
+    proposals, versions, lock holds, drafts. Schedules the next batch while any may remain.
+    Returns how many rows it deleted."""
     aid = args["artifactId"]
+    if ctx.db.get(aid) is not None:
+        return 0  # not deleted (never scheduled so; a guard for a hand-made call)
     left = PURGE_BATCH
-    for table, index in (("versions", "by_artifact_version"), ("lockHolds", "by_artifact_epoch"),
-                         ("drafts", "by_artifact_epoch")):
-        for row in ctx.db.query(table).with_index(index, lambda q: q.eq("artifactId", aid)).take(left):
+    for rnd in ctx.db.query("variationRounds").with_index("by_artifact", lambda q: q.eq("artifactId", aid)).take(left):
+        for row in ctx.db.query("variations").with_index(
+                "by_round", lambda q, r=rnd["_id"]: q.eq("roundId", r)).take(left):
             ctx.db.delete(row["_id"])
             left -= 1
         if left == 0:
-            ctx.scheduler.run_after(0, "artifacts:purge", {"artifactId": aid})
             break
+        ctx.db.delete(rnd["_id"])
+        left -= 1
+        if left == 0:
+            break
+    for table, index in (("proposals", "by_artifact"), ("versions", "by_artifact_version"),
+                         ("lockHolds", "by_artifact_epoch"), ("drafts", "by_artifact_epoch")):
+        if left == 0:
+            break
+        for row in ctx.db.query(table).with_index(index, lambda q: q.eq("artifactId", aid)).take(left):
+            ctx.db.delete(row["_id"])
+            left -= 1
+    if left == 0:
+        ctx.scheduler.run_after(0, "artifacts:purge", {"artifactId": aid})
     return PURGE_BATCH - left

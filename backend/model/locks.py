@@ -148,7 +148,9 @@ def expire(ctx: Any, args: dict[str, Any]) -> bool:
         return False
     if lock["expiresAt"] > ctx.now():
         return False
-    lock = lk.end_hold(ctx, lock, "expired")
+    # This job is the lock's expiry job: end the hold without cancelling the running job (Convex
+    # must not be asked to cancel the job it is running).
+    lock = lk.end_hold(ctx, {**lock, "expiryJobId": None}, "expired")
     lk.grant_next(ctx, lock)
     return True
 

@@ -51,22 +51,19 @@ def _owned(ctx: Any, attempt: float) -> dict[str, Any]:
     return run
 
 
-def _finish(ctx: Any, run: dict[str, Any], status: str, fields: dict[str, Any]) -> None:
+def finish_run(ctx: Any, run: dict[str, Any], status: str, fields: dict[str, Any]) -> None:
     if run.get("expiryJobId"):
         ctx.scheduler.cancel(run["expiryJobId"])
     ctx.db.patch(run["_id"], {"status": status, "finishedAt": ctx.now(), "expiryJobId": UNDEFINED,
                               "leaseExpiresAt": UNDEFINED, **fields})
     if status != "done":  # streams its worker did not finish keep their text, marked failed
-        _live.end_run(ctx, run["_id"], str(fields.get("error") or status))
+        _live.end_run(ctx, run["_id"], str(fields.get("error") or status), status)
     audit(ctx, run["spaceId"], f"run.{status}", {"runId": run["_id"], "kind": run["kind"],
                                                  "error": fields.get("error")},
           artifact_id=run.get("artifactId"), actor_id=run["agentId"])
     if status == "failed":
         notify(ctx, run["createdBy"], run["spaceId"], "runFailed",
                f"A {run['kind']} run failed: {fields.get('error', '')}"[:200], data={"runId": run["_id"]})
-
-
-finish_run = _finish  # public for artifacts:delete, which cancels the deleted artifact's runs
 
 
 @mutation(args={"spaceId": v.id("spaces"), "agentId": v.id("actors"), "kind": v.string(),
@@ -135,7 +132,7 @@ def heartbeat(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
                 "usage": v.optional(v.any()), "costUsd": v.optional(v.number())}, policy="editor", scope="run")
 def complete(ctx: Any, args: dict[str, Any]) -> None:
     run = _owned(ctx, args["attempt"])
-    _finish(ctx, run, "done", {k: args[k] for k in ("output", "usage", "costUsd") if k in args})
+    finish_run(ctx, run, "done", {k: args[k] for k in ("output", "usage", "costUsd") if k in args})
 
 
 @mutation(args={"runId": v.id("runs"), "attempt": v.number(), "error": v.string(),
@@ -148,11 +145,11 @@ def fail(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     if args.get("retry") and run["attempt"] < run["maxAttempts"]:
         if run.get("expiryJobId"):
             ctx.scheduler.cancel(run["expiryJobId"])
-        _live.end_run(ctx, run["_id"], args["error"])
+        _live.end_run(ctx, run["_id"], args["error"], "requeued")
         ctx.db.patch(run["_id"], {"status": "queued", "error": args["error"], "claimedBy": UNDEFINED,
                                   "leaseExpiresAt": UNDEFINED, "expiryJobId": UNDEFINED, **extra})
         return {"status": "queued"}
-    _finish(ctx, run, "failed", {"error": args["error"], **extra})
+    finish_run(ctx, run, "failed", {"error": args["error"], **extra})
     return {"status": "failed"}
 
 
@@ -162,7 +159,7 @@ def cancel(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     run = ctx.caller.target
     if run["status"] in TERMINAL:
         return {"status": run["status"]}
-    _finish(ctx, run, "cancelled", {"error": args.get("reason", "cancelled")})
+    finish_run(ctx, run, "cancelled", {"error": args.get("reason", "cancelled")})
     return {"status": "cancelled"}
 
 
@@ -176,7 +173,7 @@ def cancelAll(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     for status in ("queued", *ACTIVE):
         for run in ctx.db.query("runs").with_index(
                 "by_space_status", lambda q, s=status: q.eq("spaceId", args["spaceId"]).eq("status", s)).collect():
-            _finish(ctx, run, "cancelled", {"error": reason})
+            finish_run(ctx, run, "cancelled", {"error": reason})
             agent = ctx.db.get(run["agentId"])
             stopped.append({"runId": run["_id"], "agentId": run["agentId"], "kind": run["kind"],
                             "agentHandle": agent["handle"] if agent else "?", "at": run["_creationTime"]})
@@ -193,6 +190,7 @@ def retry(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
                  status=run["status"])
     ctx.db.patch(run["_id"], {"status": "queued", "maxAttempts": run["attempt"] + 1, "claimedBy": UNDEFINED,
                               "finishedAt": UNDEFINED, "queuedAt": ctx.now()})
+    _live.end_run(ctx, run["_id"], "retried", "requeued")  # its proposals start over
     audit(ctx, run["spaceId"], "run.retried", {"runId": run["_id"], "kind": run["kind"]},
           artifact_id=run.get("artifactId"), actor_id=ctx.caller.actor_id)
     return {"status": "queued"}
@@ -239,9 +237,11 @@ def expire(ctx: Any, args: dict[str, Any]) -> str | None:
     if run["leaseExpiresAt"] > ctx.now():
         return None
     if run["attempt"] < run["maxAttempts"]:
-        _live.end_run(ctx, run["_id"], "the worker stopped answering (claim lease expired); retrying")
+        _live.end_run(ctx, run["_id"], "the worker stopped answering (claim lease expired); retrying", "requeued")
         ctx.db.patch(run["_id"], {"status": "queued", "claimedBy": UNDEFINED, "leaseExpiresAt": UNDEFINED,
                                   "expiryJobId": UNDEFINED, "error": "claim lease expired"})
         return "queued"
-    _finish(ctx, run, "failed", {"error": "the worker stopped answering (claim lease expired)"})
+    # This job is the run's expiry job: finish without cancelling the running job.
+    finish_run(ctx, {**run, "expiryJobId": None}, "failed",
+               {"error": "the worker stopped answering (claim lease expired)"})
     return "failed"

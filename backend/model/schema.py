@@ -17,7 +17,10 @@ HOLD_END = v.union(
 )
 DRAFT_STATUS = v.union(v.literal("live"), v.literal("orphaned"), v.literal("saved"), v.literal("released"))
 MESSAGE_STATE = v.union(v.literal("streaming"), v.literal("done"), v.literal("failed"))
-STREAM_KIND = v.union(v.literal("message"), v.literal("draft"))
+STREAM_KIND = v.union(v.literal("message"), v.literal("draft"), v.literal("proposal"))
+PROPOSAL_STATUS = v.union(
+    v.literal("queued"), v.literal("streaming"), v.literal("done"), v.literal("failed"), v.literal("cancelled")
+)
 RUN_STATUS = v.union(
     v.literal("queued"), v.literal("claimed"), v.literal("streaming"),
     v.literal("done"), v.literal("failed"), v.literal("cancelled"),
@@ -96,6 +99,10 @@ schema = define_schema(
                 "parentVersion": v.optional(v.number()),
                 "restoredFrom": v.optional(v.number()),
                 "lockEpoch": v.optional(v.number()),  # the fencing token the save carried
+                # Where the content came from when it was not typed under the lock: a picked
+                # variation ({kind: "variation", variationId, roundId, ...}), a composition
+                # ({kind: "compose", parts}), an approved pipeline stage.
+                "provenance": v.optional(v.any()),
                 "at": v.number(),
             }
         ).index("by_artifact_version", ["artifactId", "version"]),
@@ -253,6 +260,7 @@ schema = define_schema(
                 "messageId": v.optional(v.id("messages")),
                 "artifactId": v.optional(v.id("artifacts")),
                 "epoch": v.optional(v.number()),  # the lock hold a draft stream writes under
+                "proposalId": v.optional(v.id("proposals")),
                 "runId": v.optional(v.id("runs")),
                 "base": v.number(),  # durable length the tail follows
                 "text": v.string(),  # the tail: streamed text after ``base`` not yet persisted
@@ -267,7 +275,68 @@ schema = define_schema(
         .index("by_space", ["spaceId"])
         .index("by_message", ["messageId"])
         .index("by_artifact", ["artifactId"])
+        .index("by_proposal", ["proposalId"])
         .index("by_run", ["runId"]),
+        # --- proposals: candidate content, streamed but not saved (fast while streaming) ------------
+        # Not tied to a lock epoch: several stream into one artifact at once (variations, a
+        # pipeline stage's output). Content grows at the persistence cadence; the tail is a
+        # ``liveStreams`` row of kind "proposal". Saved only through the lock (a pick, an approval).
+        "proposals": define_table(
+            {
+                "spaceId": v.id("spaces"),
+                "artifactId": v.id("artifacts"),
+                "authorId": v.id("actors"),
+                "authorKind": ACTOR_KIND,
+                "authorHandle": v.string(),
+                "baseVersion": v.number(),  # the artifact version it was made from
+                "content": v.string(),
+                "status": PROPOSAL_STATUS,
+                "error": v.optional(v.string()),
+                "runId": v.optional(v.id("runs")),
+                "temperature": v.optional(v.number()),  # the run's own, when not the agent's
+                "usage": v.optional(v.any()),
+                "costUsd": v.optional(v.number()),
+                "provenance": v.any(),  # {kind: "variation" | "compose" | "stage", ...}
+                "updatedAt": v.number(),
+            }
+        )
+        .index("by_artifact", ["artifactId"])
+        .index("by_run", ["runId"]),
+        # --- variations: rounds of N proposals side by side --------------------------------------------
+        "variationRounds": define_table(
+            {
+                "spaceId": v.id("spaces"),
+                "artifactId": v.id("artifacts"),
+                "number": v.number(),  # 1, 2, ... per artifact
+                "instruction": v.string(),
+                "note": v.optional(v.string()),  # "N more" in this direction
+                "flow": v.optional(v.string()),
+                "flowInstructions": v.optional(v.string()),
+                "n": v.number(),
+                "agents": v.array(v.string()),  # the handle of each variation, in order
+                "temperatures": v.array(v.union(v.number(), v.null())),
+                "parentRoundId": v.optional(v.id("variationRounds")),
+                "shortlist": v.array(v.id("variations")),  # the parent's stars it started from
+                "createdBy": v.id("actors"),
+                "createdByHandle": v.string(),
+                "picked": v.optional(v.any()),  # {variationId, index, version, by}
+            }
+        ).index("by_artifact", ["artifactId", "number"]),
+        "variations": define_table(
+            {
+                "spaceId": v.id("spaces"),
+                "artifactId": v.id("artifacts"),
+                "roundId": v.id("variationRounds"),
+                "index": v.number(),  # #1..#N in the round (compositions follow)
+                "proposalId": v.id("proposals"),
+                "composed": v.boolean(),
+                "starred": v.boolean(),
+                "starredBy": v.optional(v.id("actors")),
+                "picked": v.boolean(),
+            }
+        )
+        .index("by_round", ["roundId", "index"])
+        .index("by_proposal", ["proposalId"]),
         # --- agent jobs -------------------------------------------------------------------------------
         "runs": define_table(
             {

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from collab.backend.model._auth import actor_by_subject, membership, mutation, query
 from collab.backend.model._errors import fail, invalid
-from collab.backend.model._util import audit
+from collab.backend.model._util import audit, random_token
 from collab.backend.model.schema import ACTOR_KIND, ROLE
 from collab.backend.validators import v
 
@@ -79,7 +78,7 @@ def members(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
           policy="owner", scope="space")
 def invite(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """An invite code for ``spaces:join`` (default role editor)."""
-    code = secrets.token_urlsafe(12)
+    code = random_token(ctx, 12)  # ctx randomness, as Convex allows in mutations (no `secrets`)
     row: dict[str, Any] = {"spaceId": args["spaceId"], "code": code, "role": args.get("role", "editor"),
                            "createdBy": ctx.caller.actor_id, "uses": 0, "revoked": False}
     if "maxUses" in args:

@@ -2,7 +2,7 @@
 the panes (``screens/``, ``widgets/``) and by the agents (``flows/``) alike. No Textual.
 
 - ``session``: :class:`SpaceSession` (who, where, connection, presence) and ``open_session``;
-- ``artifacts`` / ``discussion``: the facades of those views;
+- ``artifacts`` / ``discussion`` / ``variations``: the facades of those views;
 - ``locks``: :class:`LockHold`, the fenced, leased hold of an artifact's lock;
 - ``errors``: error codes and their sentences; ``streams``: live tails joined with durable
   text; ``diff``: line diffs; ``presence``: the heartbeat job.
@@ -10,11 +10,12 @@ the panes (``screens/``, ``widgets/``) and by the agents (``flows/``) alike. No 
 
 from collab.backend_client.space.artifacts import ArtifactsView, kind_for_title
 from collab.backend_client.space.diff import DiffLine, diff_lines, side_by_side
-from collab.backend_client.space.discussion import DiscussionView, split_command
+from collab.backend_client.space.discussion import DiscussionView, Sent, split_command
 from collab.backend_client.space.errors import FENCE_LOST, RUN_OVER, LockConflict, Queued, error_code, error_text
 from collab.backend_client.space.locks import LeasePolicy, LockHold
 from collab.backend_client.space.session import Clock, NoSuchSpace, Reviver, SpaceSession, open_session
 from collab.backend_client.space.streams import draft_row_matches, merge, rows_by_message
+from collab.backend_client.space.variations import Part, RoundPlan, VariationsView, parse_vary
 
 __all__ = [
     "FENCE_LOST",
@@ -28,8 +29,12 @@ __all__ = [
     "LockHold",
     "NoSuchSpace",
     "Queued",
+    "Part",
     "Reviver",
+    "RoundPlan",
+    "Sent",
     "SpaceSession",
+    "VariationsView",
     "diff_lines",
     "draft_row_matches",
     "error_code",
@@ -37,6 +42,7 @@ __all__ = [
     "kind_for_title",
     "merge",
     "open_session",
+    "parse_vary",
     "rows_by_message",
     "side_by_side",
     "split_command",

@@ -57,6 +57,7 @@ class ArtifactsPane(Horizontal):
         self._doc = LiveBinding(self, self._on_document, lambda err: self.document.show(None))
         self._draft = LiveBinding(self, lambda d: self.document.set_draft(d), lambda err: None)
         self._draft_stream = LiveBinding(self, lambda r: self.document.set_draft_row(r), lambda err: None)
+        self._rounds = LiveBinding(self, lambda rounds: self.document.set_rounds(rounds), lambda err: None)
         self._unsub_state: Callable[[], None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -85,7 +86,7 @@ class ArtifactsPane(Horizontal):
         self._on_state(self.session.connection)
 
     def on_unmount(self) -> None:
-        for b in (self._list, self._locks, self._members, self._doc, self._draft, self._draft_stream):
+        for b in (self._list, self._locks, self._members, self._doc, self._draft, self._draft_stream, self._rounds):
             b.close()
         if self._unsub_state:
             self._unsub_state()
@@ -135,6 +136,7 @@ class ArtifactsPane(Horizontal):
         self._doc.bind(self.view.watch(event.artifact_id))
         self._draft.bind(self.view.watch_draft(event.artifact_id))
         self._draft_stream.bind(self.view.watch_draft_stream(event.artifact_id))
+        self._rounds.bind(self.session.variations.watch_rounds(event.artifact_id, limit=1))
         self.session.set_presence(artifact_id=event.artifact_id)
 
     def _need_artifact(self) -> dict[str, Any] | None:
@@ -314,6 +316,75 @@ class ArtifactsPane(Horizontal):
         art = self.current
         self.post_message(self.Discuss(f"#{art['slug']} " if art is not None and art.get("slug") else ""))
 
+    # ------------------------------------------------------------------ variations and flows
+
+    def action_variations(self) -> None:
+        """The artifact's variations (its latest round, or an empty screen to start one)."""
+        art = self._need_artifact()
+        if art is not None:
+            self.open_variations(art)
+
+    def open_variations(self, art: dict[str, Any], round_id: str | None = None) -> None:
+        from collab.screens.variations import VariationsScreen
+
+        self.app.push_screen(VariationsScreen(self.session, art, round_id))
+
+    @work(exclusive=True, group="vary")
+    async def start_variations(self, flow: str | None = None) -> None:
+        """Ask for the instruction (a leading number is N), start the round, show it."""
+        art = self._need_artifact()
+        if art is None:
+            return
+        views = self.session.variations
+        try:
+            plan = views.plan(flow)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        what = f"the {flow} flow" if flow else "variations"
+        answer = await self.app.push_screen_wait(Prompt(
+            f"{plan.n} {what} of {art.get('title')}: what should they do? (a number first changes N)",
+            placeholder="e.g. make it shorter, or: 3 bolder opening"))
+        if not answer:
+            return
+        head, _, rest = answer.partition(" ")
+        if head.isdigit() and rest.strip():
+            try:
+                plan = views.plan(flow, int(head))
+            except ValueError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            answer = rest.strip()
+        try:
+            got = await views.start(str(art["_id"]), answer, plan)
+        except ConvexError as exc:
+            self.notify(f"Cannot start: {error_text(exc)}", severity="error")
+            return
+        self.open_variations(art, str(got["roundId"]))
+
+    @work(exclusive=True, group="flow")
+    async def action_flow(self) -> None:
+        """The flow picker: every flow of the config; run the chosen one on the artifact."""
+        from collab.screens.flows import FlowPicker
+
+        art = self._need_artifact()
+        if art is None:
+            return
+        name = await self.app.push_screen_wait(FlowPicker(self.session.config, f"#{art.get('slug')}"))
+        if name:
+            self.run_flow(name)
+
+    def run_flow(self, name: str) -> None:
+        art = self.current
+        flow = self.session.config.flow(name)
+        if flow.view == "variations":
+            self.start_variations(name)
+        elif flow.view == "discussion":
+            handles = " ".join(f"@{a.handle}" for a in self.session.config.flow_agents(name))
+            self.post_message(self.Discuss(f"{handles} #{(art or {}).get('slug', '')} "))
+        else:
+            self.notify(f"{flow.title}: pipelines run from the pipeline view (p).", severity="warning")
+
     # ------------------------------------------------------------------ palette
 
     def palette_commands(self) -> list[Command]:
@@ -333,5 +404,13 @@ class ArtifactsPane(Horizontal):
                 (f"Discuss {t}", "Write a message referring to it", self.action_discuss),
                 (f"Force unlock {t}", "Owners: open the lock with a reason", self.action_force_unlock),
                 (f"Delete {t}", "With its history (asks first)", self.action_delete_artifact),
+                (f"Variations of #{art.get('slug')}…", "N versions side by side: star, pick, compose",
+                 self.start_variations),
+                (f"Rounds of variations of {t}", "Browse the variation rounds of this artifact",
+                 self.action_variations),
+                (f"Run a flow on #{art.get('slug')}…", "Pick one of the config's flows", self.action_flow),
             ]
+            for name, flow in self.session.config.visible_flows().items():
+                cmds.append((f"Flow {flow.title} on #{art.get('slug')}", flow.description or name,
+                             lambda n=name: self.run_flow(n)))
         return cmds

@@ -16,6 +16,7 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import TextArea
 
 from collab.backend_client import ConvexError
@@ -33,6 +34,14 @@ Command = tuple[str, str, Callable[[], Any]]
 
 class DiscussionPane(Vertical):
     BINDINGS = [binding("discussion.cancel_runs", "cancel_runs", description="Stop agents", show=False)]
+
+    class OpenVariations(Message):
+        """``/vary`` started a round: show it (the screen asks the artifacts pane)."""
+
+        def __init__(self, artifact_id: str, round_id: str) -> None:
+            super().__init__()
+            self.artifact_id = artifact_id
+            self.round_id = round_id
 
     def __init__(self, session: SpaceSession, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -101,7 +110,9 @@ class DiscussionPane(Vertical):
         composer = self.composer
         composer.value = ""
         try:
-            await self.view.send(body)
+            sent = await self.view.send(body)
+            if sent.kind == "variations" and sent.artifact_id:
+                self.post_message(self.OpenVariations(sent.artifact_id, sent.id))
             for problem in self.view.unanswerable(body):
                 self.notify(problem, severity="error", timeout=10)
         except ValueError as exc:  # a mistyped command: nothing was sent

@@ -101,6 +101,21 @@ ARGS: dict[str, Callable[[W], dict[str, Any]]] = {
     "streams:forSpace": lambda w: {"spaceId": w["space"]},
     "streams:forMessage": lambda w: {"messageId": w["streaming"]},
     "streams:forArtifact": lambda w: {"artifactId": w["locked"]},
+    "proposals:open": lambda w: {"proposalId": w["proposal2"], "key": "p" * 16},
+    "proposals:append": lambda w: {"proposalId": w["proposal2"], "text": "more"},
+    "proposals:finish": lambda w: {"proposalId": w["proposal2"], "status": "done"},
+    "proposals:get": lambda w: {"proposalId": w["proposal1"]},
+    "proposals:live": lambda w: {"artifactId": w["locked"]},
+    "variations:start": lambda w: {"artifactId": w["locked"], "instruction": "shorter", "n": 2},
+    "variations:more": lambda w: {"roundId": w["round"], "note": "more like #1"},
+    "variations:cancel": lambda w: {"roundId": w["round"]},
+    "variations:star": lambda w: {"variationId": w["variation1"]},
+    "variations:unstar": lambda w: {"variationId": w["variation1"]},
+    "variations:pick": lambda w: {"variationId": w["variation1"], "token": 2},
+    "variations:compose": lambda w: {"roundId": w["round"], "parts": [
+        {"variationId": w["variation1"], "range": {"start": 0, "end": 1}}]},
+    "variations:forArtifact": lambda w: {"artifactId": w["locked"]},
+    "variations:round": lambda w: {"roundId": w["round"]},
     "audit:list": lambda w: {"spaceId": w["space"]},
     "notifications:list": lambda w: {},
     "notifications:markRead": lambda w: {},
@@ -150,9 +165,18 @@ def _world(tmp_root: Path) -> dict[str, Any]:
     stream = h.call("streams:open", {"spaceId": space, "kind": "message", "messageId": streaming,
                                      "key": "s" * 16}, owner)
     h.call("presence:heartbeat", {"spaceId": space, "artifactId": artifact}, owner)
+    # a round of two variations of the locked artifact by the agent: #1 finished, #2 queued
+    rnd = h.call("variations:start", {"artifactId": locked, "instruction": "tighten", "n": 2,
+                                      "agents": ["ada"]}, owner)
+    variants = h.call("variations:round", {"roundId": rnd["roundId"]}, owner)["variations"]
+    h.call("proposals:open", {"proposalId": variants[0]["proposalId"], "key": "v" * 16}, AGENT)
+    h.call("proposals:finish", {"proposalId": variants[0]["proposalId"], "status": "done",
+                                "content": "line one\nline two"}, AGENT)
     h.close()
     _WORLD.update(path=path, space=space, code=code, artifact=artifact, locked=locked, orphan=orphan,
-                  message=message, streaming=streaming, actors=actors, run=run, stream=stream)
+                  message=message, streaming=streaming, actors=actors, run=run, stream=stream,
+                  round=rnd["roundId"], variation1=variants[0]["variationId"],
+                  proposal1=variants[0]["proposalId"], proposal2=variants[1]["proposalId"])
     return _WORLD
 
 
@@ -512,9 +536,14 @@ def _runs_cancel(c: Case) -> None:
 
 
 def _runs_cancel_all(c: Case) -> None:
-    assert [(r["runId"], r["agentHandle"]) for r in c.ok()] == [(c.w["run"], "ada")]
-    run = c.run()
-    assert run["status"] == "cancelled" and run["error"] == f"cancelled by @{c.handle}"
+    got = c.ok()
+    # the queued discussion run, then the round's two variation runs
+    assert [(r["agentHandle"], r["kind"]) for r in got] == [("ada", "discussion"), ("ada", "variation"),
+                                                             ("ada", "variation")]
+    assert got[0]["runId"] == c.w["run"]
+    runs = c.read("runs:list", {"spaceId": c.w["space"]})
+    assert {r["status"] for r in runs} == {"cancelled"}
+    assert c.run()["error"] == f"cancelled by @{c.handle}"
 
 
 def _runs_retry(c: Case) -> None:
@@ -527,7 +556,8 @@ def _runs_get(c: Case) -> None:
 
 
 def _runs_list(c: Case) -> None:
-    assert [r["_id"] for r in c.ok()] == [c.w["run"]]
+    got = c.ok()  # newest first: the round's two variation runs, then the discussion run
+    assert [r["kind"] for r in got] == ["variation", "variation", "discussion"] and got[-1]["_id"] == c.w["run"]
 
 
 def _runs_pending(c: Case) -> None:
@@ -563,6 +593,85 @@ def _streams_for_message(c: Case) -> None:
 
 def _streams_for_artifact(c: Case) -> None:
     assert c.ok() is None  # the owner's hold streams no draft yet
+
+
+def _not_the_author(c: Case) -> None:
+    """proposals:open / append / finish of the agent's proposal: only its author writes it."""
+    c.refused("NOT_AUTHOR")
+    assert c.read("proposals:get", {"proposalId": c.w["proposal2"]})["status"] == "queued"
+
+
+def _proposals_get(c: Case) -> None:
+    got = c.ok()
+    assert (got["_id"], got["status"], got["content"], got["authorHandle"]) == (
+        c.w["proposal1"], "done", "line one\nline two", "ada")
+
+
+def _proposals_live(c: Case) -> None:
+    assert c.ok() == []  # #1 finished (its tail went with it), #2 never opened
+
+
+def _round_of(c: Case, round_id: str) -> dict[str, Any]:
+    return dict(c.read("variations:round", {"roundId": round_id}))
+
+
+def _variations_start(c: Case) -> None:
+    got = c.ok()
+    assert got["number"] == 2 and len(got["variationIds"]) == 2
+    rnd = _round_of(c, got["roundId"])
+    assert rnd["round"]["createdBy"] == c.me and [v["status"] for v in rnd["variations"]] == ["queued", "queued"]
+    assert [r["number"] for r in c.read("variations:forArtifact", {"artifactId": c.w["locked"]})] == [2, 1]
+
+
+def _variations_more(c: Case) -> None:
+    got = c.ok()
+    rnd = _round_of(c, got["roundId"])["round"]
+    assert (rnd["number"], rnd["parentRoundId"], rnd["note"]) == (2, c.w["round"], "more like #1")
+
+
+def _variations_cancel(c: Case) -> None:
+    assert c.ok() == {"cancelled": 1}  # #2 was queued; #1 had finished
+    assert [v["status"] for v in _round_of(c, c.w["round"])["variations"]] == ["done", "cancelled"]
+
+
+def _variations_star(c: Case) -> None:
+    assert c.ok() is None
+    row = next(r for r in c.h.rows("variations") if r["_id"] == c.w["variation1"])
+    assert row["starred"] and row["starredBy"] == c.me
+
+
+def _variations_unstar(c: Case) -> None:
+    assert c.ok() is None
+    assert not _round_of(c, c.w["round"])["variations"][0]["starred"]
+
+
+def _variations_pick(c: Case) -> None:
+    def check(got: Any) -> None:
+        assert got["version"] == 2 and got["grantedTo"]["handle"] == "eddie"
+        assert c.artifact("locked")["content"] == "line one\nline two"
+        assert _round_of(c, c.w["round"])["round"]["picked"]["variationId"] == c.w["variation1"]
+    _holder_only(c, check)
+
+
+def _variations_compose(c: Case) -> None:
+    got = c.ok()
+    assert got["composed"] == "concatenated"
+    made = _round_of(c, c.w["round"])["variations"][-1]
+    assert (made["variationId"], made["index"], made["composed"], made["content"]) == (
+        got["variationId"], 3, True, "line one")
+
+
+def _variations_for_artifact(c: Case) -> None:
+    got = c.ok()
+    assert [(r["_id"], r["number"], r["counts"], r["stars"]) for r in got] == [
+        (c.w["round"], 1, {"done": 1, "queued": 1}, 0)]
+
+
+def _variations_round(c: Case) -> None:
+    got = c.ok()
+    assert got["round"]["_id"] == c.w["round"]
+    assert [(v["index"], v["status"], v["author"], v["content"]) for v in got["variations"]] == [
+        (1, "done", "ada", "line one\nline two"), (2, "queued", "ada", "")]
 
 
 def _audit_list(c: Case) -> None:
@@ -643,6 +752,20 @@ EXPECT: dict[str, Callable[[Case], None]] = {
     "streams:forSpace": _streams_for_space,
     "streams:forMessage": _streams_for_message,
     "streams:forArtifact": _streams_for_artifact,
+    "proposals:open": _not_the_author,
+    "proposals:append": _not_the_author,
+    "proposals:finish": _not_the_author,
+    "proposals:get": _proposals_get,
+    "proposals:live": _proposals_live,
+    "variations:start": _variations_start,
+    "variations:more": _variations_more,
+    "variations:cancel": _variations_cancel,
+    "variations:star": _variations_star,
+    "variations:unstar": _variations_unstar,
+    "variations:pick": _variations_pick,
+    "variations:compose": _variations_compose,
+    "variations:forArtifact": _variations_for_artifact,
+    "variations:round": _variations_round,
     "audit:list": _audit_list,
     "notifications:list": _notifications_list,
     "notifications:markRead": _notifications_mark_read,

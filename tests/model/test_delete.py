@@ -87,3 +87,19 @@ def test_a_viewer_cannot_delete(tmp_path: Path) -> None:
     viewer = ident("vic")
     space, art = space_with(h, OWNER, ((viewer, "viewer"),))
     assert expect_error(h, "artifacts:delete", {"artifactId": art}, viewer)["code"] == "INSUFFICIENT_ROLE"
+
+
+def test_variation_rounds_and_proposals_go_with_it(tmp_path: Path) -> None:
+    h, space, art = _world(tmp_path)
+    rnd = h.call("variations:start", {"artifactId": art, "instruction": "tighten", "n": 2, "agents": ["ada"]}, OWNER)
+    variants = h.call("variations:round", {"roundId": rnd["roundId"]}, OWNER)["variations"]
+    h.call("proposals:open", {"proposalId": variants[0]["proposalId"], "key": "v" * 16}, AGENT)
+    h.call("proposals:append", {"proposalId": variants[0]["proposalId"], "text": "half a varia"}, AGENT)
+    h.call("artifacts:delete", {"artifactId": art}, OWNER)
+    runs = h.call("runs:list", {"spaceId": space}, OWNER)
+    assert {r["status"] for r in runs} == {"cancelled"} and len(runs) == 2
+    assert h.rows("liveStreams") == []
+    for _ in range(5):
+        h.advance(0)
+    for table in ("variationRounds", "variations", "proposals", "versions"):
+        assert h.rows(table) == [], table

@@ -1,6 +1,6 @@
-"""Pointed at a backend that speaks the protocol but does not serve collab's functions (what a
-Convex deployment is until ``convex/`` is ported and deployed), the app says so, instead of
-a bare "Could not find public function"."""
+"""Pointed at a backend that speaks the protocol but does not serve collab's functions (a
+Convex deployment where ``convex/`` was not deployed), the app says so and how to fix it,
+instead of a bare "Could not find public function"."""
 
 from __future__ import annotations
 
@@ -22,4 +22,4 @@ async def test_a_backend_without_the_functions_is_named_as_such(tmp_path: Path,
             await connect(config)
     text = str(err.value)
     assert text.startswith(f"the backend at {other.url} does not serve collab's functions")
-    assert "convex/README.md" in text and "embedded backend" in text
+    assert "scripts/convex-deploy" in text and "docs/CONVEX.md" in text and "embedded backend" in text
