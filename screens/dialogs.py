@@ -43,26 +43,6 @@ class Prompt(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class Confirm(ModalScreen[bool]):
-    """A question that must be answered on purpose: ``y`` does it, ``n`` / escape does not.
-    Enter does nothing, so a key pressed in a hurry never confirms."""
-
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
-
-    def __init__(self, question: str, yes: str = "yes") -> None:
-        super().__init__()
-        self.question = question
-        self.yes = yes
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(self.question)
-            yield Static(Text(f"y: {self.yes}   n / escape: keep it", style="dim"))
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
-
-
 class LockConflictDialog(ModalScreen[bool]):
     """Says who holds the lock (human or agent) and since when; w waits in the queue."""
 
@@ -119,6 +99,7 @@ class Confirm(ModalScreen[bool]):
     """A yes/no question: y or enter says yes, n or escape no."""
 
     BINDINGS = [Binding("y,enter", "yes", "Yes"), Binding("n,escape", "no", "No")]
+    HINT = "y: yes   n: no"
 
     def __init__(self, question: str, detail: str = "") -> None:
         super().__init__()
@@ -130,10 +111,18 @@ class Confirm(ModalScreen[bool]):
             yield Static(Text(self.question, style="bold"))
             if self.detail:
                 yield Static(self.detail)
-            yield Static(Text("y: yes   n: no", style="dim"))
+            yield Static(Text(self.HINT, style="dim"))
 
     def action_yes(self) -> None:
         self.dismiss(True)
 
     def action_no(self) -> None:
         self.dismiss(False)
+
+
+class ConfirmDelete(Confirm, inherit_bindings=False):
+    """A yes that cannot be undone: only ``y`` says it; enter does nothing, so a key pressed
+    in a hurry never deletes; ``n`` or escape keeps it."""
+
+    BINDINGS = [Binding("y", "yes", "Delete"), Binding("n,escape", "no", "Keep")]
+    HINT = "y: delete   n / escape: keep it"

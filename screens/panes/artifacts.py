@@ -21,7 +21,7 @@ from textual.message import Message
 from collab.backend_client import ConnectionState, ConnectionStatus, ConvexError
 from collab.backend_client.space import LockConflict, LockHold, Queued, SpaceSession, error_text
 from collab.backend_client.space.exporting import artifact_filename
-from collab.screens.dialogs import Confirm, LockConflictDialog, Prompt
+from collab.screens.dialogs import ConfirmDelete, LockConflictDialog, Prompt
 from collab.screens.editor import EditorScreen
 from collab.screens.history import HistoryScreen
 from collab.widgets.artifact_tree import ArtifactTree
@@ -302,8 +302,8 @@ class ArtifactsPane(Horizontal):
         if art is None:
             return
         title = str(art.get("title"))
-        question = f"Delete {title}?\nIts whole history goes with it; nobody can undo this."
-        if not await self.app.push_screen_wait(Confirm(question, yes="delete")):
+        if not await self.app.push_screen_wait(ConfirmDelete(
+                f"Delete {title}?", "Its whole history goes with it; nobody can undo this.")):
             return
         try:
             await self.view.delete(str(art["_id"]))

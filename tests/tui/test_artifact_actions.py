@@ -14,7 +14,7 @@ from textual.widgets import Input, Static
 from collab.backend.testing import BackendProcess
 from collab.backend_client import ConvexClient
 from collab.backend_client.api import api
-from collab.screens.dialogs import Confirm, LockConflictDialog, Prompt
+from collab.screens.dialogs import ConfirmDelete, LockConflictDialog, Prompt
 from collab.screens.history import HistoryScreen
 from collab.screens.space import SpaceScreen
 from collab.tui.app import CollabApp
@@ -63,12 +63,12 @@ async def test_delete_asks_first_then_deletes(backend: BackendProcess) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: space_ready(app, presence=False), what="the space")
         await pilot.press("delete")
-        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="the question")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDelete), what="the question")
         await pilot.press("enter", "n")  # enter never confirms; n keeps it
         await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen), what="the question to close")
         assert [a["title"] for a in await _query(backend, api.artifacts.list, {"spaceId": seeded.space_id})] == ["Plan"]
         await pilot.press("delete")
-        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="the question again")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDelete), what="the question again")
         await pilot.press("y")
         await wait_for(pilot, lambda: app.screen.artifacts.artifacts == [], what="the tree to empty")
         assert "Deleted Plan." in _toasts(app)
@@ -85,7 +85,7 @@ async def test_delete_is_refused_while_an_agent_edits(backend: BackendProcess) -
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: space_ready(app, presence=False), what="the space")
             await pilot.press("delete")
-            await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="the question")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDelete), what="the question")
             await pilot.press("y")
             await wait_for(pilot, lambda: any(t.startswith("Not deleted") for t in _toasts(app)),
                            what="the refusal")
