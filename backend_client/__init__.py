@@ -1,4 +1,9 @@
-"""collab.backend_client: the reactive client for the Convex sync protocol (docs/CLIENT.md)."""
+"""collab.backend_client: the reactive client for the Convex sync protocol (docs/CLIENT.md).
+
+``HttpClient`` / ``SyncHttpClient`` (HTTP one-shots for scripts) are exported too, imported on
+first use: they need httpx, which the app, the worker and the socket client never load."""
+
+from typing import Any
 
 from collab.backend_client.auth import AdminKey, TokenFetcher
 from collab.backend_client.client import ConvexClient, new_idempotency_key, ws_url_for
@@ -40,6 +45,7 @@ __all__ = [
     "ConvexError",
     "FunctionError",
     "FunctionRef",
+    "HttpClient",
     "HttpError",
     "Int64",
     "LiveQuery",
@@ -49,6 +55,7 @@ __all__ = [
     "ProtocolError",
     "QueryRef",
     "ReconnectPolicy",
+    "SyncHttpClient",
     "TokenFetcher",
     "any_api",
     "check_refs",
@@ -56,3 +63,11 @@ __all__ = [
     "new_idempotency_key",
     "ws_url_for",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("HttpClient", "SyncHttpClient"):
+        from collab.backend_client import http
+
+        return getattr(http, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

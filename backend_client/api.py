@@ -34,6 +34,10 @@ class ArtifactsCreateArgs(TypedDict):
     message: NotRequired[str]
 
 
+class ArtifactsDeleteArgs(TypedDict):
+    artifactId: str
+
+
 class ArtifactsGetArgs(TypedDict):
     artifactId: str
 
@@ -438,6 +442,7 @@ class StreamsPushArgsChunksItem(TypedDict):
     text: str
     seq: float
     base: NotRequired[float]
+    note: NotRequired[str]
 
 
 class StreamsPushArgs(TypedDict):
@@ -523,6 +528,15 @@ class actors(Namespace):
 class artifacts(Namespace):
     create = MutationRef[ArtifactsCreateArgs, Any]("artifacts:create")
     """A new artifact at version 1 (with its free lock). Returns the artifactId."""
+    delete = MutationRef[ArtifactsDeleteArgs, Any]("artifacts:delete")
+    """Delete the artifact. Refused with ``LOCKED`` while someone else holds its lock (a lease
+    that already ended does not count); the caller's own hold ends with it. Its waiters
+    leave the queue, its unfinished runs are cancelled, its live tails end, and an
+    ``artifact.deleted`` audit row keeps its title, slug and last version. Its versions,
+    lock holds, drafts, proposals and variation rounds are purged after the commit
+    (``artifacts:purge``, in batches); nothing lists them once the artifact is gone. Returns
+    ``{deleted: true, title, slug, version}``.
+    """
     get = QueryRef[ArtifactsGetArgs, Any]("artifacts:get")
     """The artifact with its lock state (holder, human or agent, since, expiresAt, queue);
     never the token.
@@ -769,10 +783,12 @@ class streams(Namespace):
     push = MutationRef[StreamsPushArgs, Any]("streams:push")
     """Append new text to several streams in one commit (one call per UI tick for all of a
     worker's streams). A chunk's ``base`` (the durable length its writer has had
-    acknowledged) drops the part of the tail that is now durable. Each chunk gets its own
-    status, so one closed stream never fails the others: ``ok``, ``duplicate`` (``seq`` at
-    or below the last applied), ``closed`` (no such stream any more), ``forbidden`` (wrong
-    key), ``tooLong``. Returns ``[{streamId, status, seq}]``.
+    acknowledged) drops the part of the tail that is now durable. A chunk's ``note`` (at
+    most 200 characters; ``""`` clears it) says what the writer is doing instead of writing,
+    e.g. waiting for its model provider; readers show it with the stream. Each chunk gets
+    its own status, so one closed stream never fails the others: ``ok``, ``duplicate``
+    (``seq`` at or below the last applied), ``closed`` (no such stream any more),
+    ``forbidden`` (wrong key), ``tooLong``. Returns ``[{streamId, status, seq}]``.
     """
 
 

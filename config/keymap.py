@@ -70,7 +70,7 @@ BINDINGS: tuple[BindingSpec, ...] = (
     # artifact: the tree and the document view
     _b("artifact.new", "n", "Create an artifact"),
     _b("artifact.edit", "e", "Lock the artifact and edit it"),
-    _b("artifact.wait_lock", "w", "Wait in the lock queue"),
+    _b("artifact.wait_lock", "w", "Wait in the lock queue (pressed again: leave it)"),
     _b("artifact.force_unlock", "U", "Force the lock open (owners; asks for a reason)"),
     _b("artifact.history", "h", "Version history and diffs"),
     _b("artifact.rename", "r", "Rename the artifact"),

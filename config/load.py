@@ -331,6 +331,12 @@ _TYPE_WORDS = {
 }
 
 
+# Keys older versions accepted, with why they went: named, rather than "unknown key".
+REMOVED: dict[Key, str] = {
+    ("locks", "sweep_every_s"): "leases are expired exactly at their end (a job scheduled per lease), "
+                                "there is no sweep period",
+}
+
 _OPS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 
@@ -339,6 +345,8 @@ def _describe(err: Mapping[str, Any], key: Key) -> str:
     ctx: Mapping[str, Any] = err.get("ctx") or {}
     value = err.get("input")
     if kind == "extra_forbidden":
+        if tuple(key) in REMOVED:
+            return f"was removed: {REMOVED[tuple(key)]}; delete this line"
         where = key[:-1]
         choices = _fields_at(where)
         what = "section" if not where else "key"

@@ -1,7 +1,8 @@
-"""``[locks]``: leases on artifact locks. A holder that crashes frees its lock within
-``lease_ttl_s`` plus one sweep; a live holder renews every ``renew_every_s`` (every accepted
-streamed delta renews too) and stops writing ``stop_margin_s`` before its lease would end
-without a renewal (measured on its own monotonic clock)."""
+"""``[locks]``: leases on artifact locks. A holder that crashes frees its lock when its lease
+ends, ``lease_ttl_s`` after its last renewal (the backend schedules the expiry at the lease's
+end: there is no sweep period to configure); a live holder renews every ``renew_every_s``
+(every accepted streamed delta renews too) and stops writing ``stop_margin_s`` before its lease
+would end without a renewal (measured on its own monotonic clock)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,6 @@ class LocksConfig(Section):
     renew_every_s: float = Field(default=10.0, gt=0, description="Renewal period while held.")
     stop_margin_s: float = Field(
         default=2.0, ge=0, description="Stop writing this long before an unrenewed lease ends."
-    )
-    sweep_every_s: float = Field(
-        default=5.0, gt=0, le=60, description="How often the embedded backend expires leases."
     )
     grant_idle_s: float = Field(
         default=60.0, ge=1, le=3600,

@@ -25,7 +25,8 @@ class UIConfig(Section):
     )
     clipboard: Literal["osc52", "off"] = Field(
         default="osc52",
-        description='"osc52" copies through the terminal (works over SSH and in tmux).',
+        description='"osc52" copies through the terminal (works over SSH and in tmux); "off" copies '
+                    'nothing, for terminals that print the escape sequence instead.',
     )
     mouse: bool = Field(default=True, description="Accept mouse input (keyboard always works).")
     allow_multiplexer_keys: bool = Field(

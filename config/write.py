@@ -81,8 +81,9 @@ SECTION_DOCS: dict[str, str] = {
         "rate."
     ),
     "locks": (
-        "Leases on artifact locks: a crashed holder frees its lock within lease_ttl_s plus one "
-        "sweep. renew_every_s must be <= lease_ttl_s / 2."
+        "Leases on artifact locks: a crashed holder frees its lock lease_ttl_s after its last "
+        "renewal (the backend expires it at the lease's end). renew_every_s must be <= "
+        "lease_ttl_s / 2."
     ),
     "keymap": (
         'Key bindings by id: "<binding id>" = "<keys>". Several keys: "f1,f2" or ["f1", "f2"]; '

@@ -5,13 +5,21 @@
 // fencing token of a live lock hold: fence check, new version, release, grant to the queue head
 // and audit happen in one transaction (DESIGN 2.4, `_versions.ts`).
 import { v } from "convex/values";
+import { internal } from "./_generated/api";
 import type { Doc, Id } from "./_generated/dataModel";
-import type { DatabaseReader } from "./_generated/server";
+import { internalMutation, type DatabaseReader } from "./_generated/server";
 import { mutation, query } from "./_auth";
 import { fail, invalid } from "./_errors";
+import * as live from "./_live";
 import * as lk from "./_lockcore";
-import { audit, checkSlug, cpLen, pyStrip, slugify } from "./_util";
+import { finishRun } from "./runs";
+import { audit, checkSlug, cpLen, pyRepr, pyStrip, slugify } from "./_util";
 import { checkContent, commitVersion } from "./_versions";
+
+// A deleted artifact's versions, lock holds, drafts, proposals and variation rounds go in
+// batches, each its own transaction, so deleting an artifact with a long history stays within a
+// transaction's limits.
+const PURGE_BATCH = 16;
 
 async function uniqueSlug(db: DatabaseReader, spaceId: Id<"spaces">, wanted: string): Promise<string> {
   let slug = wanted;
@@ -211,5 +219,119 @@ export const update = mutation({
       });
     }
     return null;
+  },
+});
+
+// `delete` is a reserved word in TypeScript: declared as `remove`, exported as `delete`, so the
+// udfPath is `artifacts:delete` on both backends.
+const remove = mutation({
+  args: { artifactId: v.id("artifacts") },
+  policy: "editor",
+  scope: "artifact",
+  // Delete the artifact. Refused with `LOCKED` while someone else holds its lock (a lease that
+  // already ended does not count); the caller's own hold ends with it. Its waiters leave the
+  // queue, its unfinished runs are cancelled, its live tails end, and an `artifact.deleted`
+  // audit row keeps its title, slug and last version. Its versions, lock holds, drafts,
+  // proposals and variation rounds are purged after the commit (`artifacts:purge`, in
+  // batches); nothing lists them once the artifact is gone. Returns `{deleted: true, title,
+  // slug, version}`.
+  handler: async (ctx, args) => {
+    const art = ctx.caller.artifact();
+    let lock = await lk.expireIfDue(ctx, await lk.lockOf(ctx.db, args.artifactId));
+    const holder = lk.holderInfo(lock);
+    if (holder !== null && holder.actorId !== ctx.caller.actorId) {
+      fail("LOCKED", `@${holder.handle} is editing ${pyRepr(art.title)}: it can be deleted once the lock is free`, {
+        holder,
+        queueLength: (await lk.waiters(ctx.db, args.artifactId)).length,
+      });
+    }
+    if (holder !== null) lock = await lk.endHold(ctx, lock, "released", { by: ctx.caller.actor });
+    for (const waiter of await lk.waiters(ctx.db, args.artifactId)) {
+      await ctx.db.delete(waiter._id);
+      await lk.updateRemembered(ctx, waiter.actorId, waiter.idempotencyKey, { status: "cancelled" });
+    }
+    if (lock.expiryJobId) await ctx.scheduler.cancel(lock.expiryJobId as Id<"_scheduled_functions">);
+    await ctx.db.delete(lock._id);
+    const reason = `the artifact was deleted by @${ctx.caller.handle}`;
+    for (const status of ["queued", "claimed", "streaming"] as const) {
+      // first: a cancelled run closes its streams keeping their text (replies, proposals)
+      const runs = await ctx.db
+        .query("runs")
+        .withIndex("by_space_status", (q) => q.eq("spaceId", art.spaceId).eq("status", status))
+        .filter((q) => q.eq(q.field("artifactId"), args.artifactId))
+        .collect();
+      for (const run of runs) await finishRun(ctx, run, "cancelled", { error: reason });
+    }
+    const rows = await ctx.db
+      .query("liveStreams")
+      .withIndex("by_artifact", (q) => q.eq("artifactId", args.artifactId))
+      .collect();
+    for (const row of rows) await live.closeRow(ctx, row, reason, "cancelled");
+    await ctx.db.delete(art._id);
+    const facts = { title: art.title, slug: art.slug, version: art.version };
+    await audit(ctx, art.spaceId, "artifact.deleted", facts, { artifactId: art._id, actorId: ctx.caller.actorId });
+    await ctx.scheduler.runAfter(0, internal.artifacts.purge, { artifactId: art._id });
+    return { deleted: true, ...facts };
+  },
+});
+export { remove as delete };
+
+export const purge = internalMutation({
+  args: { artifactId: v.id("artifacts") },
+  // One batch of a deleted artifact's rows: variation rounds (with their variations),
+  // proposals, versions, lock holds, drafts. Schedules the next batch while any may remain.
+  // Returns how many rows it deleted.
+  handler: async (ctx, args): Promise<number> => {
+    const aid = args.artifactId;
+    if ((await ctx.db.get(aid)) !== null) return 0; // not deleted (never scheduled so)
+    let left = PURGE_BATCH;
+    const rounds = await ctx.db
+      .query("variationRounds")
+      .withIndex("by_artifact", (q) => q.eq("artifactId", aid))
+      .take(left);
+    for (const rnd of rounds) {
+      const rows = await ctx.db
+        .query("variations")
+        .withIndex("by_round", (q) => q.eq("roundId", rnd._id))
+        .take(left);
+      for (const row of rows) {
+        await ctx.db.delete(row._id);
+        left -= 1;
+      }
+      if (left === 0) break;
+      await ctx.db.delete(rnd._id);
+      left -= 1;
+      if (left === 0) break;
+    }
+    if (left > 0) {
+      for (const row of await ctx.db.query("proposals").withIndex("by_artifact", (q) => q.eq("artifactId", aid)).take(left)) {
+        await ctx.db.delete(row._id);
+        left -= 1;
+      }
+    }
+    if (left > 0) {
+      const versions = await ctx.db
+        .query("versions")
+        .withIndex("by_artifact_version", (q) => q.eq("artifactId", aid))
+        .take(left);
+      for (const row of versions) {
+        await ctx.db.delete(row._id);
+        left -= 1;
+      }
+    }
+    if (left > 0) {
+      for (const row of await ctx.db.query("lockHolds").withIndex("by_artifact_epoch", (q) => q.eq("artifactId", aid)).take(left)) {
+        await ctx.db.delete(row._id);
+        left -= 1;
+      }
+    }
+    if (left > 0) {
+      for (const row of await ctx.db.query("drafts").withIndex("by_artifact_epoch", (q) => q.eq("artifactId", aid)).take(left)) {
+        await ctx.db.delete(row._id);
+        left -= 1;
+      }
+    }
+    if (left === 0) await ctx.scheduler.runAfter(0, internal.artifacts.purge, { artifactId: aid });
+    return PURGE_BATCH - left;
   },
 });

@@ -27,12 +27,14 @@ const MIN_KEY = live.MIN_KEY;
 const MAX_CHUNKS = 64;
 const MAX_CHUNK_TEXT = 100_000;
 
+const MAX_NOTE = 200;
 const CHUNK = v.object({
   streamId: v.id("liveStreams"),
   key: v.string(),
   text: v.string(),
   seq: v.number(),
   base: v.optional(v.number()),
+  note: v.optional(v.string()),
 });
 
 
@@ -126,7 +128,9 @@ export const push = mutation({
   policy: "authenticated",
   // Append new text to several streams in one commit (one call per UI tick for all of a
   // worker's streams). A chunk's `base` (the durable length its writer has had acknowledged)
-  // drops the part of the tail that is now durable. Each chunk gets its own status, so one
+  // drops the part of the tail that is now durable. A chunk's `note` (at most 200 characters;
+  // "" clears it) says what the writer is doing instead of writing, e.g. waiting for its model
+  // provider; readers show it with the stream. Each chunk gets its own status, so one
   // closed stream never fails the others: `ok`, `duplicate` (`seq` at or below the last
   // applied), `closed` (no such stream any more), `forbidden` (wrong key), `tooLong`. Returns
   // `[{streamId, status, seq}]`.
@@ -141,7 +145,7 @@ export const push = mutation({
       if (row === null) status = "closed";
       else if (row.key !== chunk.key) status = "forbidden";
       else if (chunk.seq <= row.seq) status = "duplicate";
-      else if (cpLen(chunk.text) > MAX_CHUNK_TEXT) status = "tooLong";
+      else if (cpLen(chunk.text) > MAX_CHUNK_TEXT || cpLen(chunk.note ?? "") > MAX_NOTE) status = "tooLong";
       if (row === null || status !== "ok") {
         out.push({ streamId: chunk.streamId, status, seq: row !== null ? row.seq : null });
         continue;
@@ -157,7 +161,13 @@ export const push = mutation({
         out.push({ streamId: row._id, status: "tooLong", seq: row.seq });
         continue;
       }
-      await ctx.db.patch(row._id, { text: tail, base, seq: chunk.seq, updatedAt: now });
+      await ctx.db.patch(row._id, {
+        text: tail,
+        base,
+        seq: chunk.seq,
+        updatedAt: now,
+        ...(chunk.note !== undefined ? { note: chunk.note || undefined } : {}),
+      });
       out.push({ streamId: row._id, status: "ok", seq: chunk.seq });
     }
     return out;

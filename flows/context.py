@@ -1,11 +1,13 @@
 """What a flow gets to execute one run: the agent (its identity's client, persona, model),
-the run row, the cancel event, the shared live pusher and the cadences."""
+the run row, the cancel event, the shared live pusher, the cadences, and the retry policy of
+its model calls (a rate-limited call is tried again after the provider's ``Retry-After``,
+while the reply says it is waiting for the provider)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,10 +15,35 @@ from collab.backend_client import ConvexClient
 from collab.backend_client.space import LeasePolicy, LockHold
 from collab.config import AgentConfig, LocksConfig, ModelSpec
 from collab.flows.cadence import Cadence
-from collab.flows.live import LivePusher
+from collab.flows.live import LivePusher, LiveStream
+from collab.flows.errors import RateLimited
 from collab.flows.llm import Message, TokenChunk, Usage, stream_completion
 
-__all__ = ["Agent", "RunContext", "RunFailed"]
+__all__ = ["Agent", "RateLimitRetry", "RunContext", "RunFailed"]
+
+
+@dataclass(frozen=True)
+class RateLimitRetry:
+    """When a provider answers "slow down" (HTTP 429) before the reply's first token, the call
+    is made again after the wait it asked for (``Retry-After``; else ``default_wait_s`` times
+    the attempt), up to ``attempts`` calls in all. A provider that asks for more than
+    ``max_wait_s`` fails the run at once: better said now than a reply stuck for minutes (and
+    the wait must stay well inside the 60 s after which a stream nobody pushes to is closed)."""
+
+    attempts: int = 3
+    default_wait_s: float = 5.0
+    max_wait_s: float = 30.0
+
+    def wait_for(self, exc: RateLimited, attempt: int) -> float | None:
+        """Seconds to wait before call ``attempt + 1``, or None: give up."""
+        if attempt >= self.attempts:
+            return None
+        wait = exc.retry_after if exc.retry_after is not None else self.default_wait_s * attempt
+        return wait if wait <= self.max_wait_s else None
+
+
+# What a flow shows while a call waits for the provider (None: the wait is over).
+WaitNotice = Callable[[str | None], Awaitable[None]]
 
 
 class RunFailed(Exception):
@@ -54,6 +81,11 @@ class RunContext:
     usage: Usage | None = None
     # set when the backend says the claim is over (cancelled from the UI, or lease lost)
     stop_reason: str | None = None
+    retry: RateLimitRetry = field(default_factory=RateLimitRetry)
+    # the flow's way to show "waiting for the provider" on its reply (set once it has one)
+    on_wait: WaitNotice | None = None
+    # a reply opened only to say "waiting for the provider" (a revision has no reply of its own)
+    wait_reply: tuple[str, LiveStream] | None = None
 
     @property
     def client(self) -> ConvexClient:
@@ -88,19 +120,45 @@ class RunContext:
 
     async def stream(self, messages: Sequence[Message], temperature: float | None = None) -> AsyncIterator[TokenChunk]:
         """The agent's model, streamed (stops at once when ``cancel`` is set); keeps the usage.
-        ``temperature``: this run's own (a variation's), instead of the agent's."""
+        ``temperature``: this run's own (a variation's), instead of the agent's. A rate limit
+        before the first token is waited out and the call made again (:class:`RateLimitRetry`),
+        the reply saying so meanwhile; a cancel ends the wait."""
         spec, cfg = self.agent.model, self.agent.config
         env = os.environ if self.env is None else self.env
-        async for chunk in stream_completion(
-            spec.model, messages, api_base=spec.api_base, api_key=spec.api_key(env),
-            api_key_env=spec.api_key_env, agent=cfg.handle,
-            temperature=cfg.temperature if temperature is None else temperature,
-            max_tokens=cfg.max_tokens or spec.max_tokens, timeout=spec.timeout_s, cancel=self.cancel,
-            extra=spec.params or None,
-        ):
-            if chunk.done:
-                self.usage = chunk.usage
-            yield chunk
+        attempt = 1
+        while True:
+            wrote = False
+            try:
+                async for chunk in stream_completion(
+                    spec.model, messages, api_base=spec.api_base, api_key=spec.api_key(env),
+                    api_key_env=spec.api_key_env, agent=cfg.handle,
+                    temperature=cfg.temperature if temperature is None else temperature,
+                    max_tokens=cfg.max_tokens or spec.max_tokens, timeout=spec.timeout_s, cancel=self.cancel,
+                    extra=spec.params or None,
+                ):
+                    wrote = wrote or bool(chunk.text)
+                    if chunk.done:
+                        self.usage = chunk.usage
+                    yield chunk
+                return
+            except RateLimited as exc:
+                wait = None if wrote else self.retry.wait_for(exc, attempt)
+                if wait is None:
+                    raise
+            attempt += 1
+            await self._notice(f"waiting for the provider (rate limited): trying again in {wait:g} s, "
+                               f"attempt {attempt} of {self.retry.attempts}")
+            try:
+                await asyncio.wait_for(self.cancel.wait(), wait)
+                return  # cancelled while waiting: the stream ends, as a cancelled one does
+            except TimeoutError:
+                pass
+            finally:
+                await self._notice(None)
+
+    async def _notice(self, text: str | None) -> None:
+        if self.on_wait is not None:
+            await self.on_wait(text)
 
     def usage_fields(self) -> dict[str, Any]:
         if self.usage is None:

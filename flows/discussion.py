@@ -6,7 +6,8 @@ artifacts -> open a streaming reply (everyone sees "@quinn is writing") -> strea
 every token to the live tail (UI cadence, shared pusher), batches to ``messages:append``
 (persistence cadence) -> ``messages:finish``. A model failure (no key, rate limit, timeout,
 provider error) finishes the reply as ``failed`` with the error's sentence as its text, so the
-thread says what went wrong; nothing else is affected.
+thread says what went wrong; nothing else is affected. A rate limit before the first token is
+waited out first (``RunContext.stream``), the reply reading "waiting for the provider".
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from collab.backend_client import ConvexError
 from collab.backend_client.api import api
 from collab.backend_client.space import error_code
 from collab.flows.cadence import Batch, StreamBatcher
@@ -44,7 +46,13 @@ async def load_context(ctx: RunContext) -> tuple[dict[str, Any], list[dict[str, 
         ref_ids.append(run["artifactId"])
     if thread and thread[0].get("artifactId") and thread[0]["artifactId"] not in ref_ids:
         ref_ids.append(thread[0]["artifactId"])
-    artifacts = [await client.query(api.artifacts.get, {"artifactId": a}) for a in ref_ids[:5]]
+    artifacts = []
+    for a in ref_ids[:5]:
+        try:
+            artifacts.append(await client.query(api.artifacts.get, {"artifactId": a}))
+        except ConvexError as exc:  # deleted since it was mentioned: the thread is still worth answering
+            if error_code(exc) != "NOT_FOUND":
+                raise
     return asking, thread, artifacts, thread_id
 
 
@@ -104,6 +112,7 @@ async def run_discussion(ctx: RunContext) -> dict[str, Any]:
     messages = discussion_messages(handle=cfg.handle, name=cfg.name, persona=cfg.persona, role=cfg.role,
                                    thread=thread, asking=asking, artifacts=artifacts)
     message_id, live = await open_reply(ctx, thread_id)
+    ctx.on_wait = live.show_note  # "waiting for the provider" on this reply while it waits
     sink: list[str] = []
     try:
         text = await stream_reply(ctx, message_id, live, messages, sink)

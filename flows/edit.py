@@ -18,7 +18,7 @@ the version it is granted (never revising a stale text).
 
 On a model error, a cancel or a lost lock the hold is released with ``keepDraft`` (the
 partial draft is kept, never merged), and the thread says why. If the worker dies, nothing
-here runs: the lease expires (TTL + one sweep), the draft is kept as orphaned, and the run's
+here runs: the lease expires (at its TTL), the draft is kept as orphaned, and the run's
 claim lease expires too (the run fails and can be retried with ``runs:retry``).
 """
 
@@ -66,6 +66,16 @@ async def _take(ctx: RunContext, hold: LockHold) -> bool:
 
 async def run_revise(ctx: RunContext) -> dict[str, Any]:
     client, run = ctx.client, ctx.run
+
+    async def on_wait(note: str | None) -> None:
+        """A rate-limited model call waits: the thread says so in the agent's reply (opened
+        on the first wait; the revision's closing note is written into it)."""
+        if note is not None and ctx.wait_reply is None:
+            ctx.wait_reply = await open_reply(ctx, ctx.input.get("threadId"))
+        if ctx.wait_reply is not None:
+            ctx.wait_reply[1].set_note(note)
+
+    ctx.on_wait = on_wait
     artifact_id = run.get("artifactId") or ctx.input.get("artifactId")
     if not artifact_id:
         raise RunFailed("a revise run needs an artifact")
@@ -174,7 +184,8 @@ async def _write(ctx: RunContext, hold: LockHold, artifact: dict[str, Any], requ
 
 
 async def _note(ctx: RunContext, thread_id: str | None, body: str, failed: str | None = None) -> None:
-    """A line in the thread saying what the revision did (agents' posts never start runs)."""
-    message_id, live = await open_reply(ctx, thread_id)
+    """A line in the thread saying what the revision did (agents' posts never start runs): in
+    the reply that said "waiting for the provider", if a rate limit opened one."""
+    message_id, live = ctx.wait_reply or await open_reply(ctx, thread_id)
     ctx.pusher.unregister(live)  # the note is written whole: nothing streams
     await finish_message(ctx, message_id, "failed" if failed else "done", body, failed)

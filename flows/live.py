@@ -14,6 +14,10 @@ so readers see the persistence cadence only.
 ``base`` (the durable length the persistence lane has had *acknowledged*) rides on each chunk;
 the backend drops the part of the tail it covers (docs/API.md, streams). Because it is only
 raised after the durable write's ack, every snapshot a reader sees has ``len(durable) >= base``.
+
+A stream may also carry a ``note`` (:meth:`LiveStream.set_note`): what the writer is doing
+instead of writing, e.g. "waiting for the provider"; it rides on the next push and readers show
+it with the stream until it is cleared or the stream ends.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class LiveStream:
     base: int = 0  # acknowledged durable length
     sent_base: int = 0
     closed: bool = False
+    note: str = ""  # "" = none
+    sent_note: str = ""
     _pusher: LivePusher | None = None
 
     def add(self, text: str) -> None:
@@ -60,6 +66,20 @@ class LiveStream:
             self.pending.append(text)
             if self._pusher is not None:
                 self._pusher.wake()
+
+    def set_note(self, note: str | None) -> None:
+        """Show ``note`` with the stream (None clears it), from the next push on."""
+        self.note = note or ""
+        if self._pusher is not None and not self.closed:
+            self._pusher.wake()
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.pending) or self.note != self.sent_note
+
+    async def show_note(self, note: str | None) -> None:
+        """:meth:`set_note` as a flow's wait notice (``RunContext.on_wait``)."""
+        self.set_note(note)
 
     def persisted(self, length: int) -> None:
         """The durable text now has ``length`` characters (its write was acknowledged)."""
@@ -113,7 +133,7 @@ class LivePusher:
     def _take(self) -> list[dict[str, Any]]:
         chunks: list[dict[str, Any]] = []
         for s in list(self.streams.values()):
-            if not s.pending:
+            if not s.dirty:
                 continue
             s.seq += 1
             chunk: dict[str, Any] = {"streamId": s.stream_id, "key": s.key, "text": "".join(s.pending),
@@ -121,6 +141,9 @@ class LivePusher:
             if s.base > s.sent_base:
                 chunk["base"] = s.base
                 s.sent_base = s.base
+            if s.note != s.sent_note:
+                chunk["note"] = s.note
+                s.sent_note = s.note
             s.pending.clear()
             chunks.append(chunk)
         return chunks
@@ -128,7 +151,7 @@ class LivePusher:
     async def _run(self) -> None:
         while True:
             self._data.clear()
-            if not any(s.pending for s in self.streams.values()):
+            if not any(s.dirty for s in self.streams.values()):
                 await self._data.wait()
                 continue
             wait = self._last + self.interval - self.clock.now()
@@ -151,6 +174,8 @@ class LivePusher:
                     if s is not None:
                         s.pending.insert(0, chunk["text"])
                         s.sent_base = 0  # resend the base with the next push (idempotent)
+                        if "note" in chunk:
+                            s.sent_note = "\0"  # resend the current note too
                 await self.clock.sleep(self.interval)
 
 

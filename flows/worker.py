@@ -13,6 +13,9 @@ identity, up to ``max_runs`` runs at once.
   ``runs:complete`` or the error with ``runs:fail``. A worker that dies stops heartbeating:
   the backend's lease expiry fails (or requeues) the run and closes its streams.
 - All streams of all agents share one :class:`LivePusher`: one ``streams:push`` per UI tick.
+- A model call the provider rate-limits (HTTP 429) before its first token is made again after
+  the wait it asks for, a bounded number of times (:class:`RateLimitRetry`), the reply showing
+  "waiting for the provider" meanwhile; the claim keeps its heartbeat through the wait.
 - The cadences and the UI lane are those of ``[streaming]``, with ``[streaming.convex]``
   applied when the backend is a Convex deployment (:func:`on_convex`).
 """
@@ -32,7 +35,7 @@ from collab.backend_client.auth import AuthSpec
 from collab.config import AgentConfig, Config, StreamingConfig
 from collab.flows.cadence import Cadence
 from collab.backend_client.space import RUN_OVER, error_code, error_text
-from collab.flows.context import Agent, RunContext, RunFailed
+from collab.flows.context import Agent, RateLimitRetry, RunContext, RunFailed
 from collab.flows.discussion import run_discussion
 from collab.flows.edit import run_revise
 from collab.flows.live import LivePusher
@@ -69,7 +72,8 @@ class Worker:
     def __init__(self, url: str, config: Config, auth_for: Callable[[str], AuthSpec], *,
                  agents: Sequence[AgentConfig] | None = None, max_runs: int = MAX_RUNS,
                  lease_ms: float = DEFAULT_LEASE_MS, env: Mapping[str, str] | None = None,
-                 warm: bool = True, freeze_gc: bool = True, convex: bool | None = None) -> None:
+                 warm: bool = True, freeze_gc: bool = True, convex: bool | None = None,
+                 rate_limit: RateLimitRetry | None = None) -> None:
         self.url = url
         self.config = config
         self.auth_for = auth_for
@@ -83,6 +87,7 @@ class Worker:
         self.env = env
         self.warm = warm
         self.freeze_gc = freeze_gc
+        self.rate_limit = rate_limit or RateLimitRetry()
         self.agents: dict[str, Agent] = {}
         self.pusher: LivePusher | None = None
         self.active: dict[str, RunContext] = {}
@@ -203,7 +208,7 @@ class Worker:
     async def _execute(self, agent: Agent, run: dict[str, Any]) -> None:
         assert self.pusher is not None
         ctx = RunContext(run=run, agent=agent, pusher=self.pusher, cadence=self.cadence, locks=self.config.locks,
-                         env=self.env)
+                         env=self.env, retry=self.rate_limit)
         self.active[ctx.run_id] = ctx
         row = agent.client.watch(api.runs.get, {"runId": ctx.run_id})
 

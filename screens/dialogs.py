@@ -1,4 +1,5 @@
-"""Small modal dialogs: a text prompt, a lock conflict (wait in the queue?), an error."""
+"""Small modal dialogs: a text prompt, a yes/no question, a lock conflict (wait in the queue?),
+a message."""
 
 from __future__ import annotations
 
@@ -98,6 +99,7 @@ class Confirm(ModalScreen[bool]):
     """A yes/no question: y or enter says yes, n or escape no."""
 
     BINDINGS = [Binding("y,enter", "yes", "Yes"), Binding("n,escape", "no", "No")]
+    HINT = "y: yes   n: no"
 
     def __init__(self, question: str, detail: str = "") -> None:
         super().__init__()
@@ -109,10 +111,18 @@ class Confirm(ModalScreen[bool]):
             yield Static(Text(self.question, style="bold"))
             if self.detail:
                 yield Static(self.detail)
-            yield Static(Text("y: yes   n: no", style="dim"))
+            yield Static(Text(self.HINT, style="dim"))
 
     def action_yes(self) -> None:
         self.dismiss(True)
 
     def action_no(self) -> None:
         self.dismiss(False)
+
+
+class ConfirmDelete(Confirm, inherit_bindings=False):
+    """A yes that cannot be undone: only ``y`` says it; enter does nothing, so a key pressed
+    in a hurry never deletes; ``n`` or escape keeps it."""
+
+    BINDINGS = [Binding("y", "yes", "Delete"), Binding("n,escape", "no", "Keep")]
+    HINT = "y: delete   n / escape: keep it"

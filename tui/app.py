@@ -34,6 +34,7 @@ class CollabApp(App[None]):
         binding("app.help", "toggle_help", description="Keys"),
         binding("app.toggle_theme", "toggle_dark", show=False),
         binding("app.notifications", "notifications", show=False),
+        binding("app.switch_space", "switch_space", show=False),
         binding("app.redraw", "redraw", show=False),
         Binding("ctrl+c", "help_quit", show=False, system=True),
     ]
@@ -157,8 +158,39 @@ class CollabApp(App[None]):
 
         self.run_worker(show(), group="notifications")
 
+    @work(exclusive=True, group="switch-space")
+    async def action_switch_space(self) -> None:
+        """Pick another of the user's spaces (or, on the embedded backend, name a new one) and
+        open it: the session is closed (presence left) and the app connects to the other
+        space the way it started. Only from the space screen: an open editor is saved or
+        cancelled first."""
+        from collab.screens.space import SpaceScreen
+        from collab.screens.spaces import SpacePicker
+
+        session = self.session
+        if session is None or not isinstance(self.screen, SpaceScreen):
+            self.notify("Close the editor or dialog first, then switch spaces.", severity="warning")
+            return
+        try:
+            spaces = await session.spaces()
+        except Exception as exc:
+            self.notify(f"Cannot list your spaces: {exc}", severity="error")
+            return
+        # Creating a space by naming it is the embedded backend's way (local trust); on a
+        # deployment, spaces come from invites.
+        name = await self.push_screen_wait(SpacePicker(spaces, session.space_id,
+                                                       allow_new=session.keeper is not None))
+        if not name or name == session.space_name or self.session is not session:
+            return
+        self.options.space = name
+        await self.switch_screen(StartingScreen(f"Opening {name}…"))
+        self.session = None
+        await session.disconnect()
+        self.start()
+
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         return [
+            ("Switch space", "Open another of your spaces", self.action_switch_space),
             ("Toggle light/dark theme", "Switch between the dark and the light theme", self.action_toggle_dark),
             ("Keys", "Show the keys of the focused pane", self.action_toggle_help),
             ("Notifications", "Mentions, locks granted, failed runs", self.action_notifications),

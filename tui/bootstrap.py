@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collab.backend_client import ConvexClient, ConvexError
+from collab.backend_client import ConvexClient, ConvexError, FunctionError
 from collab.backend_client.api import api
 from collab.config import Config, ConfigError, load_config, resolve_paths, write_default_config
 from collab.config.identity import handle_from_login, login_name
-from collab.backend_client.space import SpaceSession, open_session
+from collab.backend_client.space import NoSuchSpace, SpaceSession, open_session
 from collab.backend_client.space.session import NotAMember
 
 
@@ -205,10 +205,11 @@ def _mint_and_cache(data_dir: Path, handle: str, name: str | None) -> str:
 
 
 async def open_space(client: ConvexClient, config: Config, *, space_name: str | None = None,
-                     endpoint: Endpoint | None = None, clock: Callable[[], float] | None = None) -> SpaceSession:
-    """Open (or create) the space by name with the default agents: one ``spaces:open``. On the
-    embedded backend a space another local user created is joined first (local trust), and a
-    space created here is remembered for the next local user."""
+                     endpoint: Endpoint | None = None, clock: Callable[[], float] | None = None,
+                     create: bool = True) -> SpaceSession:
+    """Open (or, unless ``create`` is false, create) the space by name with the default agents:
+    one ``spaces:open``. On the embedded backend a space another local user created is joined
+    first (local trust), and a space created here is remembered for the next local user."""
     handle = my_handle(config)
     display = config.identity.display_name or handle
     local = endpoint.data_dir if endpoint is not None else None
@@ -219,7 +220,8 @@ async def open_space(client: ConvexClient, config: Config, *, space_name: str | 
 
     session = await open_session(client, config, handle=handle, space_name=space_name,
                                  join_local=join if local is not None else None, clock=clock,
-                                 create=not (endpoint is not None and endpoint.joined))
+                                 create=create and not (endpoint is not None and endpoint.joined),
+                                 joined=endpoint is not None and endpoint.joined)
     if session.created and local is not None:
         _remember_space(local, session.space_name, session.space_id, handle)
     return session
@@ -231,24 +233,41 @@ async def connect(
     space_name: str | None = None,
     clock: Callable[[], float] | None = None,
     timeout_s: float = 15.0,
+    create: bool = True,
 ) -> SpaceSession:
-    """Start/join the backend, connect, open the space; returns the live session."""
+    """Start/join the backend, connect, open the space (created if missing, unless ``create``
+    is false: then an unknown name is a :class:`BootstrapError` listing the user's spaces);
+    returns the live session."""
     endpoint = await asyncio.to_thread(backend_url_and_token, config)
     url = endpoint.url
     client = ConvexClient(url, auth=endpoint.token, ssl=endpoint.ssl)
     try:
         await client.connect(timeout=timeout_s)
-        session = await open_space(client, config, space_name=space_name, endpoint=endpoint, clock=clock)
-    except TimeoutError as exc:
-        await client.close()
-        raise BootstrapError(f"the backend at {url} did not answer within {timeout_s:.0f} s") from exc
+        session = await open_space(client, config, space_name=space_name, endpoint=endpoint, clock=clock,
+                                   create=create)
     except NotAMember as exc:
         await client.close()
         raise BootstrapError(f"{url}: {exc}") from exc
+    except NoSuchSpace as exc:
+        names = sorted({str(s["name"]) for s in await client.query(api.spaces.list, {})})
+        await client.close()
+        raise BootstrapError(f"{exc} on {url} (yours: {', '.join(names) or 'none yet'})") from exc
+    except TimeoutError as exc:
+        await client.close()
+        raise BootstrapError(f"the backend at {url} did not answer within {timeout_s:.0f} s") from exc
     except ConvexError as exc:
         await client.close()
         msg = exc.data.get("message") if isinstance(exc.data, dict) else exc
         raise BootstrapError(f"cannot open space {space_name or config.backend.space!r}: {msg}") from exc
+    except FunctionError as exc:
+        await client.close()
+        if "Could not find public function" in str(exc):
+            # Reached a backend (a Convex deployment, most likely) without collab's functions.
+            raise BootstrapError(
+                f"the backend at {url} does not serve collab's functions (it has no spaces:open). "
+                "A Convex deployment needs them deployed from convex/ first (bash scripts/convex-deploy, "
+                "docs/CONVEX.md); or use the embedded backend (no --url).") from exc
+        raise BootstrapError(f"cannot open space {space_name or config.backend.space!r}: {exc}") from exc
     except Exception as exc:
         await client.close()
         raise BootstrapError(f"cannot connect to {url}: {exc}") from exc

@@ -20,7 +20,8 @@ def _add_globals(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="data directory (default: $XDG_DATA_HOME/collab; env COLLAB_DATA_DIR)")
     parser.add_argument("--url", default=None,
-                        help='backend URL: a Convex deployment, or "embedded" (env COLLAB_URL)')
+                        help='backend URL: a Convex deployment running convex/, another machine\'s '
+                             '`collab serve --host`, or "embedded" (env COLLAB_URL)')
     parser.add_argument("--space", default=None, help="space to open (default: main; env COLLAB_SPACE)")
     parser.add_argument("--config", type=Path, default=None,
                         help="config file (default: $XDG_CONFIG_HOME/collab/config.toml; env COLLAB_CONFIG)")

@@ -33,6 +33,7 @@ def artifact_bindings() -> list[Binding]:
         binding("artifact.tag", "tag_artifact", show=False),
         binding("artifact.rename", "rename_artifact", show=False),
         binding("artifact.discuss", "discuss", show=False),
+        binding("artifact.delete", "delete_artifact", show=False),
         binding("artifact.variations", "variations", description="Variations"),
         binding("artifact.flow", "flow", show=False),
     ]

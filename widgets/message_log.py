@@ -40,8 +40,9 @@ CURSOR = "▌"  # no blink: terminals differ, snapshots flake
 CURSOR_STYLE = Style(color="yellow", bold=True)
 
 
-def header_text(msg: dict[str, Any], me: str = "") -> Text:
-    """Who wrote it and its marks: ``@quinn agent ✔ decision … replying``."""
+def header_text(msg: dict[str, Any], me: str = "", note: str | None = None) -> Text:
+    """Who wrote it and its marks: ``@quinn agent ✔ decision … replying``. A streaming reply's
+    ``note`` (from its live row: "waiting for the provider ...") replaces "replying"."""
     kind = msg.get("authorKind", "human")
     handle = str(msg.get("authorHandle", "?"))
     text = Text()
@@ -54,7 +55,7 @@ def header_text(msg: dict[str, Any], me: str = "") -> Text:
         text.append(" ? open", style="bold yellow")
     state = msg.get("state", "done")
     if state == "streaming":
-        text.append(" … replying", style="italic yellow")
+        text.append(f" … {note or 'replying'}", style="italic yellow")
     elif state == "failed" and str(msg.get("error") or "").startswith("cancelled"):
         text.append(f" ■ stopped: {msg.get('error')}", style="bold yellow")  # ctrl+g, not a fault
     elif state == "failed":
@@ -74,7 +75,7 @@ def body_of(msg: dict[str, Any], live: dict[str, Any] | None) -> str:
 def message_prompt(msg: dict[str, Any], me: str = "", live: dict[str, Any] | None = None) -> Text:
     """The whole message as one Text (header, body, cursor while streaming): for export-like
     uses and tests; the log itself draws from its line cache."""
-    text = header_text(msg, me)
+    text = header_text(msg, me, _note(msg, live))
     text.append("\n")
     text.append(body_of(msg, live))
     if msg.get("state", "done") == "streaming":
@@ -82,9 +83,13 @@ def message_prompt(msg: dict[str, Any], me: str = "", live: dict[str, Any] | Non
     return text
 
 
-def _header_key(msg: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(msg.get(k) for k in ("authorHandle", "authorKind", "decision", "openQuestion", "state", "error")) \
-        + (repr(msg.get("usage")),)
+def _note(msg: dict[str, Any], live: dict[str, Any] | None) -> str | None:
+    return (live or {}).get("note") if msg.get("state", "done") == "streaming" else None
+
+
+def _header_key(msg: dict[str, Any], note: str | None) -> tuple[Any, ...]:
+    return (*(msg.get(k) for k in ("authorHandle", "authorKind", "decision", "openQuestion", "state", "error")),
+            repr(msg.get("usage")), note)
 
 
 @dataclass(eq=False)
@@ -187,21 +192,22 @@ class MessageLog(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ layout
 
-    def _header(self, msg: dict[str, Any], width: int) -> list[Strip]:
+    def _header(self, msg: dict[str, Any], width: int, note: str | None) -> list[Strip]:
         console = self.app.console
-        return [Strip(list(line.render(console))) for line in header_text(msg, self.me).wrap(console, width)]
+        return [Strip(list(line.render(console))) for line in header_text(msg, self.me, note).wrap(console, width)]
 
     def _block(self, msg: dict[str, Any], width: int) -> _Block:
         """The message's block, updated: a new header only if its marks changed, the body
         re-wrapped only from its last line if it grew."""
         mid = str(msg["_id"])
-        key = _header_key(msg)
+        note = _note(msg, self.live.get(mid))
+        key = _header_key(msg, note)
         block = self._by_id.get(mid)
         if block is None or block.body.width != width:
-            block = _Block(key, self._header(msg, width), IncrementalWrap(width), False)
+            block = _Block(key, self._header(msg, width, note), IncrementalWrap(width), False)
             self._by_id[mid] = block
         elif block.header_key != key:
-            block.header_key, block.header = key, self._header(msg, width)
+            block.header_key, block.header = key, self._header(msg, width, note)
         block.streaming = msg.get("state", "done") == "streaming"
         block.body.set(body_of(msg, self.live.get(mid)))
         return block

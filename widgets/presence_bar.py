@@ -113,8 +113,8 @@ class PresenceBar(Static):
             h = str(row.get("actorHandle", "?"))
             cur = here.setdefault(h, {"typing": False, "artifacts": set(), "kind": row.get("actorKind")})
             cur["typing"] = cur["typing"] or bool(row.get("typing"))
-            if row.get("artifactId"):
-                label = self.titles.get(str(row["artifactId"]), "?")
+            if str(row.get("artifactId")) in self.titles:  # not one deleted since, nor unknown yet
+                label = self.titles[str(row["artifactId"])]
                 view = str(row.get("view") or "")
                 if view.startswith("variations r"):  # which round they look at
                     label += "·" + view.split()[-1]

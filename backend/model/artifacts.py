@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from collab.backend.functions import internal_mutation
+from collab.backend.model import _live
 from collab.backend.model import _lockcore as lk
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail, invalid
 from collab.backend.model._util import audit, check_slug, slugify
 from collab.backend.model._versions import MAX_CONTENT, check_content, commit_version
+from collab.backend.model.runs import finish_run
 from collab.backend.validators import v
+
+# A deleted artifact's versions, lock holds and drafts go in batches, each its own transaction,
+# so deleting an artifact with a long history stays within a transaction's limits.
+PURGE_BATCH = 16
 
 
 def _unique_slug(ctx: Any, space_id: str, wanted: str) -> str:
@@ -136,3 +143,77 @@ def update(ctx: Any, args: dict[str, Any]) -> None:
         ctx.db.patch(args["artifactId"], fields)
         audit(ctx, ctx.caller.space["_id"], "artifact.updated", fields, artifact_id=args["artifactId"],
               actor_id=ctx.caller.actor_id)
+
+
+# In TypeScript ``delete`` is a reserved word: the port declares ``const remove`` and exports it
+# ``as delete`` so the udfPath stays ``artifacts:delete``.
+@mutation(args={"artifactId": v.id("artifacts")}, policy="editor", scope="artifact")
+def delete(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Delete the artifact. Refused with ``LOCKED`` while someone else holds its lock (a lease
+    that already ended does not count); the caller's own hold ends with it. Its waiters leave
+    the queue, its unfinished runs are cancelled, its live tails end, and an
+    ``artifact.deleted`` audit row keeps its title, slug and last version. Its versions, lock
+    holds, drafts, proposals and variation rounds are purged after the commit
+    (``artifacts:purge``, in batches); nothing lists them once the artifact is gone. Returns
+    ``{deleted: true, title, slug, version}``."""
+    art, caller = ctx.caller.target, ctx.caller
+    lock = lk.expire_if_due(ctx, lk.lock_of(ctx, args["artifactId"]))
+    holder = lk.holder_info(lock)
+    if holder is not None and holder["actorId"] != caller.actor_id:
+        fail("LOCKED", f"@{holder['handle']} is editing {art['title']!r}: it can be deleted once the lock is free",
+             holder=holder, queueLength=len(lk.waiters(ctx, args["artifactId"])))
+    if holder is not None:
+        lock = lk.end_hold(ctx, lock, "released", by=caller.actor)
+    for waiter in lk.waiters(ctx, args["artifactId"]):
+        ctx.db.delete(waiter["_id"])
+        lk.update_remembered(ctx, waiter["actorId"], waiter.get("idempotencyKey"), {"status": "cancelled"})
+    if lock.get("expiryJobId"):
+        ctx.scheduler.cancel(lock["expiryJobId"])
+    ctx.db.delete(lock["_id"])
+    reason = f"the artifact was deleted by @{caller.handle}"
+    for status in ("queued", "claimed", "streaming"):
+        # first: a cancelled run closes its streams keeping their text (replies, proposals)
+        for run in ctx.db.query("runs").with_index(
+                "by_space_status", lambda q, s=status: q.eq("spaceId", art["spaceId"]).eq("status", s)
+        ).filter(lambda f: f.eq(f.field("artifactId"), args["artifactId"])).collect():
+            finish_run(ctx, run, "cancelled", {"error": reason})
+    for row in ctx.db.query("liveStreams").with_index(
+            "by_artifact", lambda q: q.eq("artifactId", args["artifactId"])).collect():
+        _live.close_row(ctx, row, reason, "cancelled")
+    ctx.db.delete(art["_id"])
+    facts = {"title": art["title"], "slug": art["slug"], "version": art["version"]}
+    audit(ctx, art["spaceId"], "artifact.deleted", facts, artifact_id=art["_id"], actor_id=caller.actor_id)
+    ctx.scheduler.run_after(0, "artifacts:purge", {"artifactId": art["_id"]})
+    return {"deleted": True, **facts}
+
+
+@internal_mutation(args={"artifactId": v.id("artifacts")})
+def purge(ctx: Any, args: dict[str, Any]) -> int:
+    """One batch of a deleted artifact's rows: variation rounds (with their variations),
+    proposals, versions, lock holds, drafts. Schedules the next batch while any may remain.
+    Returns how many rows it deleted."""
+    aid = args["artifactId"]
+    if ctx.db.get(aid) is not None:
+        return 0  # not deleted (never scheduled so; a guard for a hand-made call)
+    left = PURGE_BATCH
+    for rnd in ctx.db.query("variationRounds").with_index("by_artifact", lambda q: q.eq("artifactId", aid)).take(left):
+        for row in ctx.db.query("variations").with_index(
+                "by_round", lambda q, r=rnd["_id"]: q.eq("roundId", r)).take(left):
+            ctx.db.delete(row["_id"])
+            left -= 1
+        if left == 0:
+            break
+        ctx.db.delete(rnd["_id"])
+        left -= 1
+        if left == 0:
+            break
+    for table, index in (("proposals", "by_artifact"), ("versions", "by_artifact_version"),
+                         ("lockHolds", "by_artifact_epoch"), ("drafts", "by_artifact_epoch")):
+        if left == 0:
+            break
+        for row in ctx.db.query(table).with_index(index, lambda q: q.eq("artifactId", aid)).take(left):
+            ctx.db.delete(row["_id"])
+            left -= 1
+    if left == 0:
+        ctx.scheduler.run_after(0, "artifacts:purge", {"artifactId": aid})
+    return PURGE_BATCH - left

@@ -280,6 +280,7 @@ schema = define_schema(
                 "base": v.number(),  # durable length the tail follows
                 "text": v.string(),  # the tail: streamed text after ``base`` not yet persisted
                 "seq": v.number(),  # last applied push (dedupes retries)
+                "note": v.optional(v.string()),  # what the writer does instead of writing ("waiting for the provider")
                 "key": v.string(),  # write capability: pushes must carry it; never returned
                 "startedAt": v.number(),
                 "updatedAt": v.number(),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from collab.backend.database import UNDEFINED
 from collab.backend.functions import internal_mutation
 from collab.backend.model import _live
 from collab.backend.model import _lockcore as lk
@@ -34,8 +35,9 @@ MIN_KEY = _live.MIN_KEY
 MAX_CHUNKS = 64
 MAX_CHUNK_TEXT = 100_000
 
+MAX_NOTE = 200
 CHUNK = v.object({"streamId": v.id("liveStreams"), "key": v.string(), "text": v.string(), "seq": v.number(),
-                  "base": v.optional(v.number())})
+                  "base": v.optional(v.number()), "note": v.optional(v.string())})
 
 
 @mutation(args={"spaceId": v.id("spaces"), "kind": STREAM_KIND, "key": v.string(),
@@ -97,7 +99,9 @@ def open(ctx: Any, args: dict[str, Any]) -> str:
 def push(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """Append new text to several streams in one commit (one call per UI tick for all of a
     worker's streams). A chunk's ``base`` (the durable length its writer has had
-    acknowledged) drops the part of the tail that is now durable. Each chunk gets its own
+    acknowledged) drops the part of the tail that is now durable. A chunk's ``note`` (at most
+    200 characters; ``""`` clears it) says what the writer is doing instead of writing, e.g.
+    waiting for its model provider; readers show it with the stream. Each chunk gets its own
     status, so one closed stream never fails the others: ``ok``, ``duplicate`` (``seq`` at or
     below the last applied), ``closed`` (no such stream any more), ``forbidden`` (wrong key),
     ``tooLong``. Returns ``[{streamId, status, seq}]``."""
@@ -115,7 +119,7 @@ def push(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
             status = "forbidden"
         elif chunk["seq"] <= row["seq"]:
             status = "duplicate"
-        elif len(chunk["text"]) > MAX_CHUNK_TEXT:
+        elif len(chunk["text"]) > MAX_CHUNK_TEXT or len(chunk.get("note", "")) > MAX_NOTE:
             status = "tooLong"
         if status != "ok":
             out.append({"streamId": chunk["streamId"], "status": status, "seq": row["seq"] if row else None})
@@ -127,7 +131,10 @@ def push(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
         if len(tail) > MAX_BODY:
             out.append({"streamId": row["_id"], "status": "tooLong", "seq": row["seq"]})
             continue
-        ctx.db.patch(row["_id"], {"text": tail, "base": base, "seq": chunk["seq"], "updatedAt": now})
+        fields: dict[str, Any] = {"text": tail, "base": base, "seq": chunk["seq"], "updatedAt": now}
+        if "note" in chunk:
+            fields["note"] = chunk["note"] or UNDEFINED
+        ctx.db.patch(row["_id"], fields)
         out.append({"streamId": row["_id"], "status": "ok", "seq": chunk["seq"]})
     return out
 

@@ -14,7 +14,7 @@ from collab.backend_client.space.discussion import DiscussionView, Sent, split_c
 from collab.backend_client.space.errors import FENCE_LOST, RUN_OVER, LockConflict, Queued, error_code, error_text
 from collab.backend_client.space.locks import LeasePolicy, LockHold
 from collab.backend_client.space.members import VIEWER_REFUSAL, MembersView
-from collab.backend_client.space.session import Clock, Reviver, SpaceSession, open_session
+from collab.backend_client.space.session import Clock, NoSuchSpace, Reviver, SpaceSession, open_session
 from collab.backend_client.space.streams import draft_row_matches, merge, rows_by_message
 from collab.backend_client.space.variations import Part, RoundPlan, VariationsView, parse_vary
 
@@ -30,6 +30,7 @@ __all__ = [
     "LockConflict",
     "LockHold",
     "MembersView",
+    "NoSuchSpace",
     "Queued",
     "Part",
     "Reviver",

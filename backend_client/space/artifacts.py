@@ -1,6 +1,7 @@
 """The artifacts facade: what the tree, the document view, the editor and the history need
 (live queries of the space's artifacts and locks, the selected artifact with its draft and
-live tail, versions) and the edit cycle of this terminal under the artifact's lock."""
+live tail, versions), the metadata writes (create, rename, tag, delete, force release) and the
+edit cycle of this terminal under the artifact's lock."""
 
 from __future__ import annotations
 
@@ -63,6 +64,10 @@ class ArtifactsView:
 
     # ------------------------------------------------------------------ reads and writes
 
+    async def summaries(self) -> list[dict[str, Any]]:
+        """The space's artifacts without their content (one-shot ``artifacts:list``)."""
+        return [dict(a) for a in await self.client.query(api.artifacts.list, {"spaceId": self.session.space_id})]
+
     async def get(self, artifact_id: str) -> dict[str, Any]:
         return dict(await self.client.query(api.artifacts.get, {"artifactId": artifact_id}))
 
@@ -85,6 +90,11 @@ class ArtifactsView:
 
     async def force_release(self, artifact_id: str, reason: str) -> None:
         await self.client.mutation(api.locks.forceRelease, {"artifactId": artifact_id, "reason": reason})
+
+    async def delete(self, artifact_id: str) -> dict[str, Any]:
+        """Delete the artifact (``artifacts:delete``): ``{deleted, title, slug, version}``. A lock
+        someone else holds refuses it (``LOCKED``, a :class:`ConvexError`)."""
+        return dict(await self.client.mutation(api.artifacts.delete, {"artifactId": artifact_id}))
 
     # ------------------------------------------------------------------ the edit cycle
 

@@ -64,6 +64,19 @@ class DiscussionView:
     def watch_outline(self) -> LiveQuery[Any]:
         return self.client.watch(api.messages.outline, {"spaceId": self.session.space_id})
 
+    async def all_messages(self, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every message of the space, oldest first (``messages:page`` until done): what an
+        export writes, however long the discussion."""
+        newest_first: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            got = await self.client.query(api.messages.page, {"spaceId": self.session.space_id,
+                                                              "numItems": page_size, "cursor": cursor})
+            newest_first += got["page"]
+            if got["isDone"]:
+                return newest_first[::-1]
+            cursor = got["continueCursor"]
+
     # ------------------------------------------------------------------ writes
 
     async def post(self, body: str, artifact_id: str | None = None, task: str = "reply") -> str:

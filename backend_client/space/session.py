@@ -28,7 +28,7 @@ from collab.backend_client.space.presence import UNSET, PresenceJob
 from collab.backend_client.space.variations import VariationsView
 from collab.config import Config
 
-__all__ = ["Clock", "NotAMember", "Reviver", "SpaceSession", "open_session"]
+__all__ = ["Clock", "NoSuchSpace", "NotAMember", "Reviver", "SpaceSession", "open_session"]
 
 Clock = Callable[[], float]
 
@@ -96,6 +96,11 @@ class SpaceSession:
 
     # ------------------------------------------------------------------ the space
 
+    async def spaces(self) -> list[dict[str, Any]]:
+        """Every space the user is a member of, with their role (``spaces:list``), by name."""
+        rows = await self.client.query(api.spaces.list, {})
+        return sorted((dict(r) for r in rows), key=lambda r: (str(r.get("name", "")).lower(), str(r["_id"])))
+
     def watch_members(self) -> LiveQuery[Any]:
         return self.client.watch(api.spaces.members, {"spaceId": self.space_id})
 
@@ -138,33 +143,45 @@ class SpaceSession:
 JoinLocal = Callable[[str], Awaitable[bool]]
 
 
-class NotAMember(Exception):
+class NoSuchSpace(LookupError):
+    """``open_session(create=False)`` found no space of that name among the user's."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"you have no space called {name!r}")
+        self.name = name
+
+
+class NotAMember(NoSuchSpace):
+    """The space is not among this user's on a backend joined with an invite (never created
+    there)."""
+
     def __init__(self, space: str) -> None:
-        super().__init__(f"you are not a member of a space called {space!r} on this backend: "
-                         "ask one of its owners for an invite (collab invite)")
+        super().__init__(space)
+        self.args = (f"you are not a member of a space called {space!r} on this backend: "
+                     "ask one of its owners for an invite (collab invite)",)
         self.space = space
 
 
 async def open_session(client: ConvexClient, config: Config, *, handle: str, space_name: str | None = None,
                        join_local: JoinLocal | None = None, clock: Clock | None = None,
-                       create: bool = True) -> SpaceSession:
+                       create: bool = True, joined: bool = False) -> SpaceSession:
     """Open the space ``space_name`` (default: the config's) on a connected client in one
     mutation (``spaces:open``: the actor, the space found or created, the default agents added
     for its owner). ``join_local(name)``, when given, may add this user to a space of that name
     another local user created (the embedded backend's local trust) before it is created anew.
-    ``create=False`` (a backend joined with an invite): a space this user is not a member of is
-    :class:`NotAMember`, never created there."""
+    ``create=False`` never creates one: :class:`NoSuchSpace` instead (:class:`NotAMember` on a
+    backend ``joined`` with an invite, where creating is never tried)."""
     name = space_name or config.backend.space
     args: dict[str, Any] = {"name": name, "actorName": config.identity.display_name or handle,
                             "agents": [{"handle": a.handle, "name": a.name} for a in config.enabled_agents()],
                             "description": "created by collab"}
     args["budgetUsd"] = config.budget_for(name)  # the owner's config is the source of truth
-    opened = await client.mutation(api.spaces.open, {**args, "create": join_local is None and create})
+    opened = await client.mutation(api.spaces.open, {**args, "create": create and join_local is None})
     if opened is None and join_local is not None:
         await join_local(name)
-        opened = await client.mutation(api.spaces.open, args)
+        opened = await client.mutation(api.spaces.open, {**args, "create": create})
     if opened is None:
-        raise NotAMember(name)
+        raise NotAMember(name) if joined else NoSuchSpace(name)
     kwargs: dict[str, Any] = {"clock": clock} if clock else {}
     session = SpaceSession(client, config, space_id=str(opened["spaceId"]), space_name=str(opened["name"]),
                            me=dict(opened["me"]), role=str(opened["role"]), **kwargs)

@@ -21,10 +21,11 @@ from textual.message import Message
 from collab.backend_client import ConnectionState, ConnectionStatus, ConvexError
 from collab.backend_client.space import VIEWER_REFUSAL, LockConflict, LockHold, Queued, SpaceSession, error_text
 from collab.backend_client.space.exporting import artifact_filename
-from collab.screens.dialogs import LockConflictDialog, Prompt
+from collab.screens.dialogs import ConfirmDelete, LockConflictDialog, Prompt
 from collab.screens.editor import EditorScreen
 from collab.screens.history import HistoryScreen
 from collab.widgets.artifact_tree import ArtifactTree
+from collab.widgets.clipboard import copy_text
 from collab.widgets.document_view import DocumentView
 from collab.widgets.keys import artifact_bindings
 from collab.widgets.live import LiveBinding
@@ -32,7 +33,7 @@ from collab.widgets.live import LiveBinding
 Command = tuple[str, str, Callable[[], Any]]
 # Actions that write: a viewer is not offered them. Force unlock: owners only.
 WRITE_ACTIONS = frozenset({"edit_artifact", "new_artifact", "wait_lock", "tag_artifact", "rename_artifact",
-                           "discuss", "start_variations", "flow"})
+                           "discuss", "start_variations", "flow", "delete_artifact"})
 OWNER_ACTIONS = frozenset({"force_unlock"})
 
 
@@ -100,6 +101,14 @@ class ArtifactsPane(Horizontal):
     def _on_artifacts(self, artifacts: list[dict[str, Any]] | None) -> None:
         self.artifacts = list(artifacts or [])
         self.tree.set_artifacts(self.artifacts)
+        shown = (self.document.artifact or {}).get("_id")
+        if shown is not None and all(a["_id"] != shown for a in self.artifacts):
+            # the artifact on screen was deleted (here or by someone else): stop showing it and
+            # stop telling the others we look at it
+            for b in (self._doc, self._draft, self._draft_stream):
+                b.close()
+            self.document.show(None)
+            self.session.set_presence(artifact_id=None)
 
     def _on_locks(self, locks: list[dict[str, Any]] | None) -> None:
         self.locks = list(locks or [])
@@ -114,7 +123,10 @@ class ArtifactsPane(Horizontal):
         self.document.show(art)
 
     def _on_state(self, status: ConnectionStatus) -> None:
-        doc = self.document
+        found = self.query(DocumentView)
+        if not found:  # not composed yet, or being torn down (the space is switched or left)
+            return
+        doc = found.first()
         doc.stale = status.state is not ConnectionState.LIVE and status.connection_count > 0
         doc.refresh_header()
         self.set_class(doc.stale, "-stale")
@@ -242,9 +254,20 @@ class ArtifactsPane(Horizontal):
 
     @work(exclusive=True, group="edit")
     async def action_wait_lock(self) -> None:
+        """Join the artifact's lock queue; pressed again while waiting, leave it."""
         art = self._need_artifact()
-        if art is not None:
+        if art is None:
+            return
+        queue = (art.get("lock") or {}).get("queue") or []
+        if not any(w.get("actorId") == self.session.actor_id for w in queue):
             await self._wait_for_lock(art)
+            return
+        try:
+            await self.view.leave_queue(str(art["_id"]))
+        except ConvexError as exc:
+            self.notify(f"Cannot leave the queue: {error_text(exc)}", severity="error")
+            return
+        self.notify(f"You left the queue for {art.get('title')}.")
 
     # ------------------------------------------------------------------ other artifact actions
 
@@ -269,8 +292,7 @@ class ArtifactsPane(Horizontal):
     def action_copy_artifact(self) -> None:
         art = self._need_artifact()
         if art is not None:
-            self.app.copy_to_clipboard(str(art.get("content") or ""))
-            self.notify(f"Copied {art.get('title')} (OSC 52).")
+            copy_text(self, self.session.config, str(art.get("content") or ""), str(art.get("title")))
 
     def action_export_artifact(self) -> None:
         art = self._need_artifact()
@@ -321,6 +343,23 @@ class ArtifactsPane(Horizontal):
             await self.view.force_release(str(art["_id"]), reason)
         except ConvexError as exc:
             self.notify(f"Rejected: {error_text(exc)}", severity="error")
+
+    @work(group="meta")
+    async def action_delete_artifact(self) -> None:
+        """Asks first; the backend refuses while someone else holds the lock."""
+        art = self._need_artifact()
+        if art is None:
+            return
+        title = str(art.get("title"))
+        if not await self.app.push_screen_wait(ConfirmDelete(
+                f"Delete {title}?", "Its whole history goes with it; nobody can undo this.")):
+            return
+        try:
+            await self.view.delete(str(art["_id"]))
+        except ConvexError as exc:
+            self.notify(f"Not deleted: {error_text(exc)}", severity="error")
+            return
+        self.notify(f"Deleted {title}.")
 
     def action_discuss(self) -> None:
         art = self.current
@@ -426,7 +465,7 @@ class ArtifactsPane(Horizontal):
             cmds += [
                 ("edit_artifact", f"Edit {t}", "Lock and edit", self.action_edit_artifact),
                 ("history", f"History of {t}", "Versions, diffs, restore", self.action_history),
-                ("wait_lock", f"Wait for the lock on {t}", "Join the FIFO queue", self.action_wait_lock),
+                ("wait_lock", f"Wait for the lock on {t}", "Join the FIFO queue (again: leave it)", self.action_wait_lock),
                 ("copy_artifact", f"Copy {t}", "To the clipboard (OSC 52)", self.action_copy_artifact),
                 ("export_artifact", f"Export {t}", "Write it to a file in the current directory",
                  self.action_export_artifact),
@@ -434,6 +473,7 @@ class ArtifactsPane(Horizontal):
                 ("rename_artifact", f"Rename {t}", "Change the title", self.action_rename_artifact),
                 ("discuss", f"Discuss {t}", "Write a message referring to it", self.action_discuss),
                 ("force_unlock", f"Force unlock {t}", "Owners: open the lock with a reason", self.action_force_unlock),
+                ("delete_artifact", f"Delete {t}", "With its history (asks first)", self.action_delete_artifact),
                 ("start_variations", f"Variations of #{art.get('slug')}…", "N versions side by side: star, pick, "
                  "compose", self.start_variations),
                 ("variations", f"Rounds of variations of {t}", "Browse the variation rounds of this artifact",

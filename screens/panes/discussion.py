@@ -22,6 +22,7 @@ from textual.widgets import TextArea
 from collab.backend_client import ConvexError
 from collab.backend_client.space import VIEWER_REFUSAL, SpaceSession, error_text
 from collab.backend_client.space.exporting import discussion_markdown
+from collab.widgets.clipboard import copy_text
 from collab.widgets.composer import Composer
 from collab.widgets.keys import binding
 from collab.widgets.live import LiveBinding
@@ -180,8 +181,7 @@ class DiscussionPane(Vertical):
 
     def _copy(self, msg: dict[str, Any] | None) -> None:
         if msg is not None:
-            self.app.copy_to_clipboard(str(msg.get("body", "")))
-            self.notify("Copied the message (OSC 52).")
+            copy_text(self, self.session.config, str(msg.get("body", "")), "the message")
 
     def action_toggle_sidebar(self) -> None:
         """Decisions and open questions beside the log; the query lives only while shown."""
@@ -209,9 +209,16 @@ class DiscussionPane(Vertical):
         else:
             self.notify("No agent is working in this space.")
 
-    def action_export_discussion(self) -> None:
+    @work(exclusive=True, group="export")
+    async def action_export_discussion(self) -> None:
+        """The whole discussion (every page, not only what the log holds) as Markdown."""
         path = Path.cwd() / f"discussion-{self.session.space_name}.md"
-        text = discussion_markdown(self.session.space_name, self.log.messages)
+        try:
+            messages = await self.view.all_messages()
+        except Exception as exc:
+            self.notify(f"Cannot export: {error_text(exc)}", severity="error")
+            return
+        text = discussion_markdown(self.session.space_name, messages)
         try:
             path.write_text(text, encoding="utf-8")
         except OSError as exc:

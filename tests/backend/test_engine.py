@@ -223,9 +223,10 @@ def test_old_dedupe_records_are_pruned_at_start(tmp_path: Path) -> None:
     storage = Storage(tmp_path / "db.sqlite3", app.schema)
     storage.db.execute("BEGIN")
     storage.record_session_request("old-session", 1, 1, "null")  # ts 1: decades ago
-    storage.record_session_request("live-session", 1, time.time_ns(), "null")
+    live_ts = time.time_ns()
+    storage.record_session_request("live-session", 1, live_ts, "null")
     storage.db.execute("COMMIT")
     storage.close()
     storage = Storage(tmp_path / "db.sqlite3", app.schema)
     assert storage.session_request("old-session", 1) is None
-    assert storage.session_request("live-session", 1) is not None
+    assert storage.session_request("live-session", 1) == (live_ts, "null")

@@ -58,6 +58,28 @@ class JsClient:
                 self.proc.kill()
 
 
+def _unread_on_server_side(port: int) -> int:
+    """Bytes received and not yet read on the server's established sockets of ``port``
+    (/proc/net/tcp: local port, state 01, rx_queue)."""
+    total = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                local, state, queues = fields[1], fields[3], fields[4]
+                if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+                    total += int(queues.split(":")[1], 16)
+    return total
+
+
+async def _until_unread_bytes(port: int, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while _unread_on_server_side(port) == 0:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the client never sent the mutation to the frozen server")
+        await asyncio.sleep(0.02)
+
+
 def update(qid: str, value: Any = None) -> Any:
     return lambda e: e["ev"] == "update" and e["id"] == qid and (value is None or e["value"] == value)
 
@@ -99,7 +121,10 @@ async def test_reconnect_after_restart_with_in_flight_mutation_exactly_once(tmp_
         assert backend.proc is not None
         os.kill(backend.proc.pid, signal.SIGSTOP)  # frozen: the mutation below stays in flight
         await js.send(op="mutation", rid=1, fn="counter:inc", args={"name": "r"})
-        await asyncio.sleep(0.5)
+        # The frozen server reads nothing: once bytes wait unread on its side of the socket, the
+        # client has sent the mutation, so the restart below tests its replay (a fixed sleep
+        # passed on a loaded machine with the mutation not yet sent, testing nothing).
+        await _until_unread_bytes(backend.port)
         backend.kill()
         backend.start()  # same port, same data
         assert (await js.wait_for(result(1), timeout=30))["value"] == 1

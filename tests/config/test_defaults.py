@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
+
+import pytest
 
 from collab.config import (
     BINDINGS,
     DEFAULT_KEYMAP,
     Config,
+    ConfigError,
     default_agents,
     default_config,
     load_config,
 )
-from collab.config.flows import load_presets, preset_files
+from collab.config.flows import preset_files
 from collab.config.keymap import key_problem, normalize_key
 
 PRESETS = {"research", "writing", "creative_writing", "review", "coding"}
@@ -32,14 +36,19 @@ def test_default_config_is_complete(env: dict[str, str]) -> None:
     cfg = default_config(env)
     assert set(cfg.flows) == PRESETS
     assert cfg.identity.handle == "alice"  # derived from $USER
-    assert cfg.data_dir == cfg.backend.data_dir
-    assert str(cfg.backend.data_dir).endswith("xdg-data/collab")
+    # filled in from $XDG_DATA_HOME (not left for each caller to compute)
+    assert cfg.backend.data_dir == Path(env["XDG_DATA_HOME"]) / "collab"
     assert cfg.source_path is None
     assert cfg.keymap == DEFAULT_KEYMAP
 
 
-def test_missing_default_file_means_defaults(env: dict[str, str]) -> None:
-    assert load_config(env=env).model_dump() == default_config(env).model_dump()
+def test_missing_default_file_means_defaults_a_missing_explicit_one_is_an_error(
+        env: dict[str, str], tmp_path: Path) -> None:
+    cfg = load_config(env=env)  # nothing at $XDG_CONFIG_HOME/collab/config.toml
+    assert cfg.source_path is None and cfg.backend.space == "main" and cfg.keymap == DEFAULT_KEYMAP
+    assert [a.handle for a in cfg.enabled_agents()] == ["rhea", "dara", "edwin", "quinn", "polly"]
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "typo.toml", env=env)
 
 
 def test_five_default_agents_with_distinct_personas() -> None:
@@ -59,11 +68,17 @@ def test_default_agents_use_the_offline_model(env: dict[str, str]) -> None:
         assert spec.is_local and spec.api_key_env is None and spec.missing_key({}) is None
 
 
-def test_presets_ship_as_toml_files_and_load() -> None:
+def test_presets_ship_as_toml_files_and_reach_the_config(env: dict[str, str]) -> None:
+    """The installed package carries one TOML file per preset, and what each file says is what
+    the loaded config holds (the preset layer is merged, not ignored or shadowed by code)."""
     files = preset_files()
     assert set(files) == PRESETS
+    cfg = default_config(env)
     for name, res in files.items():
-        assert tomllib.loads(res.read_text(encoding="utf-8")) == load_presets()[name]
+        raw = tomllib.loads(res.read_text(encoding="utf-8"))
+        flow = cfg.flow(name)
+        assert (flow.title, flow.view) == (raw["title"], raw["view"]), name
+        assert [s.actor for s in flow.stages] == [s["actor"] for s in raw.get("stages", [])], name
 
 
 def test_presets_cover_every_view(env: dict[str, str]) -> None:

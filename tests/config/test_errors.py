@@ -55,7 +55,7 @@ def test_the_example_of_the_brief(fails: Load) -> None:
 
 def test_syntax_error_names_line_column_and_key(fails: Load) -> None:
     err = fails('[backend]\nspace = "main"\nurl = "https://x\n')
-    assert (err.line, err.field) == (3, "backend.url") and err.column is not None
+    assert (err.line, err.column, err.field) == (3, 17, "backend.url")  # where the string is cut off
     assert "invalid TOML" in err.message
 
 
@@ -276,3 +276,11 @@ def test_load_config_text_uses_the_given_name(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError) as info:
         load_config_text("[ui]\nmouse = 3\n", "/etc/collab.toml", env=env)
     assert str(info.value).startswith("/etc/collab.toml:2: ui.mouse:")
+
+
+def test_a_removed_key_says_why_it_went(fails: Load) -> None:
+    """``locks.sweep_every_s`` was read by nothing (leases expire by a job at their end):
+    removed, and a config that still sets it is told so, not merely "unknown key"."""
+    err = fails("[locks]\nlease_ttl_s = 30\nsweep_every_s = 5\n")
+    assert (err.line, err.field) == (3, "locks.sweep_every_s")
+    assert err.message.startswith("was removed: leases are expired exactly at their end") and "delete this line" in err.message

@@ -20,7 +20,8 @@ def test_hosted_provider_uses_its_usual_variable() -> None:
 def test_explicit_variable_wins_and_self_hosted_needs_none() -> None:
     m = _model('[models]\ndefault = "fast"\n[models.aliases.fast]\nmodel = "openai/gpt-4o-mini"\n'
                'api_key_env = "WORK_OPENAI_KEY"\n')
-    assert m.key_env == "WORK_OPENAI_KEY" and m.missing_key({"OPENAI_API_KEY": "k"}) is not None
+    assert m.key_env == "WORK_OPENAI_KEY"
+    assert "WORK_OPENAI_KEY is not set" in (m.missing_key({"OPENAI_API_KEY": "k"}) or "")
     m = _model('[models]\ndefault = "lan"\n[models.aliases.lan]\nmodel = "openai/llama"\n'
                'api_base = "http://127.0.0.1:8080/v1"\n')
     assert m.key_env is None and m.missing_key({}) is None

@@ -13,6 +13,7 @@ from collab.backend_client.api import api
 from collab.flows.testing.openai_server import OpenAIStreamServer, Reply
 
 from tests.flows._world import make_config, worker, world
+from tests.live import until
 
 pytestmark = [
     pytest.mark.timeout(90),
@@ -77,7 +78,8 @@ async def test_three_agent_mention_discussion_streams_interleaved(tmp_path: Path
 async def test_provider_errors_become_messages_in_the_thread(tmp_path: Path,
                                                              openai_server: OpenAIStreamServer,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    openai_server.script("rhea", Reply.error(429, "Rate limit reached for requests", retry_after=7))
+    # a wait longer than the worker's limit (30 s) is not waited out: said at once
+    openai_server.script("rhea", Reply.error(429, "Rate limit reached for requests", retry_after=600))
     openai_server.script("quinn", Reply.error(500))
     openai_server.script("edwin", "Fine by me.")
     monkeypatch.delenv("COLLAB_TEST_MISSING_KEY", raising=False)
@@ -138,3 +140,79 @@ async def test_one_worker_claims_each_run_once(tmp_path: Path, openai_server: Op
         assert len(openai_server.requests_for("dara")) == 6
         replies = [m for m in await w.messages() if m["authorHandle"] == "dara"]
         assert len(replies) == 6
+
+
+async def test_a_question_about_a_deleted_artifact_is_still_answered(tmp_path: Path,
+                                                                     openai_server: OpenAIStreamServer) -> None:
+    openai_server.script("quinn", "It is gone, but here is my view.")
+    config = make_config(openai_server.base_url, {"quinn": "quinn"})
+    async with world(tmp_path, ["quinn"]) as w:
+        ask = await w.post("@quinn what do you make of #plan?")  # queued; no worker yet
+        await w.human.mutation(api.artifacts.delete, {"artifactId": w.artifact})
+        async with worker(w, config, ["quinn"]):
+            runs = await w.runs_finished(1)
+        thread = await w.human.query(api.messages.list, {"spaceId": w.space, "threadId": ask})
+    assert runs[0]["status"] == "done", runs[0].get("error")
+    assert thread[1]["body"] == "It is gone, but here is my view."
+    # the model was asked without the artifact (no context message about #plan)
+    assert "Step 1" not in str(openai_server.requests_for("quinn")[0].messages)
+
+
+async def _notes_until_done(w: Any, openai_server: OpenAIStreamServer) -> tuple[list[str], dict[str, Any]]:
+    """Every note the space's live rows carried while the first run ran, and that run."""
+    notes: list[str] = []
+    with w.human.watch(api.streams.forSpace, {"spaceId": w.space}) as rows, \
+            w.human.watch(api.runs.list, {"spaceId": w.space}) as runs:
+        rows.subscribe(lambda value: notes.extend(r["note"] for r in value or [] if r.get("note")))
+
+        def finished() -> dict[str, Any] | None:
+            r = runs.value or []
+            return r[0] if r and r[0]["status"] in ("done", "failed", "cancelled") else None
+        run = await until(finished, runs, what="the run to finish")
+    return list(dict.fromkeys(notes)), run
+
+
+async def test_a_rate_limited_reply_waits_for_the_provider_then_answers(tmp_path: Path,
+                                                                        openai_server: OpenAIStreamServer) -> None:
+    openai_server.script("quinn", Reply.error(429, "Rate limit reached", retry_after=1), "Answer after the wait.")
+    config = make_config(openai_server.base_url, {"quinn": "quinn"})
+    async with world(tmp_path, ["quinn"]) as w, worker(w, config, ["quinn"]):
+        ask = await w.post("@quinn are you there?")
+        notes, run = await _notes_until_done(w, openai_server)
+        thread = await w.human.query(api.messages.list, {"spaceId": w.space, "threadId": ask})
+    assert notes == ["waiting for the provider (rate limited): trying again in 1 s, attempt 2 of 3"]
+    assert run["status"] == "done" and run["attempt"] == 1
+    assert [(m["authorHandle"], m["state"], m["body"]) for m in thread[1:]] == [("quinn", "done", "Answer after the wait.")]
+    assert len(openai_server.requests_for("quinn")) == 2
+
+
+async def test_rate_limit_retries_are_bounded(tmp_path: Path, openai_server: OpenAIStreamServer) -> None:
+    openai_server.script("quinn", Reply.error(429, "Rate limit reached", retry_after=0.2))  # every time
+    config = make_config(openai_server.base_url, {"quinn": "quinn"})
+    async with world(tmp_path, ["quinn"]) as w, worker(w, config, ["quinn"]):
+        ask = await w.post("@quinn are you there?")
+        notes, run = await _notes_until_done(w, openai_server)
+        thread = await w.human.query(api.messages.list, {"spaceId": w.space, "threadId": ask})
+    assert notes == [f"waiting for the provider (rate limited): trying again in 0.2 s, attempt {n} of 3" for n in (2, 3)]
+    assert run["status"] == "failed" and "rate limit" in run["error"].lower()
+    assert thread[1]["state"] == "failed" and thread[1]["error"] == run["error"]
+    assert len(openai_server.requests_for("quinn")) == 3
+
+
+async def test_a_cancel_ends_the_wait_for_the_provider(tmp_path: Path, openai_server: OpenAIStreamServer) -> None:
+    openai_server.script("quinn", Reply.error(429, "Rate limit reached", retry_after=25), "never sent")
+    config = make_config(openai_server.base_url, {"quinn": "quinn"})
+    async with world(tmp_path, ["quinn"]) as w, worker(w, config, ["quinn"]) as wk:
+        await w.post("@quinn are you there?")
+        with w.human.watch(api.streams.forSpace, {"spaceId": w.space}) as rows:
+            await until(lambda: any(r.get("note") for r in rows.value or []), rows, what="the wait notice")
+        waiting_since = time.monotonic()
+        run = (await w.runs())[0]
+        await w.human.mutation(api.runs.cancel, {"runId": run["_id"], "reason": "stopped by olga"})
+        await w.wait_for(lambda: _true(not wk.active), 60, "the worker to let go of the run")
+        # before the retry was due: the cancel ended the wait, the wait did not run its course
+        assert time.monotonic() - waiting_since < 25
+        reply = (await w.messages())[1]
+    assert wk.finished == [(run["_id"], "cancelled")]
+    assert reply["state"] == "failed" and reply["error"] == "stopped by olga"
+    assert len(openai_server.requests_for("quinn")) == 1  # the second call was never made

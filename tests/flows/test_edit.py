@@ -121,3 +121,23 @@ async def test_worker_killed_mid_stream_frees_lock_keeps_draft_fails_run(tmp_pat
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+async def test_a_rate_limited_revision_says_it_waits_then_saves(tmp_path: Path,
+                                                                openai_server: OpenAIStreamServer) -> None:
+    openai_server.script("edwin", Reply.error(429, "Rate limit reached", retry_after=1), Reply(REVISED))
+    config = make_config(openai_server.base_url, {"edwin": "edwin"})
+    async with world(tmp_path, ["edwin"]) as w, worker(w, config, ["edwin"]):
+        ask = await w.post("@edwin rewrite #plan", task="revise")
+        notes: list[str] = []
+        with w.human.watch(api.streams.forSpace, {"spaceId": w.space}) as rows:
+            rows.subscribe(lambda value: notes.extend(r["note"] for r in value or [] if r.get("note")))
+            runs = await w.runs_finished(1)
+        thread = await w.human.query(api.messages.list, {"spaceId": w.space, "threadId": ask})
+        art = await w.human.query(api.artifacts.get, {"artifactId": w.artifact})
+    assert runs[0]["status"] == "done", runs[0].get("error")
+    assert list(dict.fromkeys(notes)) == ["waiting for the provider (rate limited): trying again in 1 s, attempt 2 of 3"]
+    # one reply from edwin: it said it waited, then says what was saved
+    assert [(m["authorHandle"], m["state"], m["body"]) for m in thread[1:]] == [
+        ("edwin", "done", "Revised #plan: version 2 is saved.")]
+    assert art["version"] == 2 and art["content"] == REVISED.strip("\n")

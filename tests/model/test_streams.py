@@ -150,7 +150,7 @@ def test_abandoned_stream_is_swept(h: Harness, world: dict[str, Any]) -> None:
     h.advance(40_000)
     h.call("streams:push", {"chunks": [{"streamId": sid, "key": KEY, "text": "still here", "seq": 1}]}, AG)
     h.advance(30_000)  # first check: pushed 30 s ago, kept
-    assert h.call("streams:forMessage", {"messageId": reply}, VIEW) is not None
+    assert h.call("streams:forMessage", {"messageId": reply}, VIEW)["text"] == "still here"
     h.advance(31_000)
     assert h.call("streams:forMessage", {"messageId": reply}, VIEW) is None
     assert h.call("messages:list", {"spaceId": space}, VIEW)[-1]["body"] == "still here"

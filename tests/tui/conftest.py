@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.css.query import NoMatches
 
 from collab.backend.testing import BackendProcess
 from collab.backend_client import ConvexClient
@@ -83,18 +84,29 @@ async def add_doc(c: ConvexClient, space_id: str, title: str, content: str, **kw
                                                         "content": content, **kw}))
 
 
-async def wait_for(pilot: Any, cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Let the app run until ``cond()`` holds (live data arrived)."""
+async def wait_for(pilot: Any, cond: Callable[[], Any], timeout: float = 30.0, *, what: str | None = None) -> None:
+    """Let the app run until ``cond()`` holds (live data arrived), re-checking between frames.
+
+    While the screen or widget ``cond`` looks at is not there yet, ``cond`` may raise an
+    AttributeError, a LookupError or Textual's NoMatches (a ``query_one`` on a screen still
+    being composed): that counts as "not yet". Anything else it raises is a bug in the app or
+    the test, and is raised at once. The
+    timeout only turns a hang into a failure that says what was awaited (and the last "not
+    yet" error); it is not a budget for a quiet machine."""
     deadline = time.monotonic() + timeout
+    last: Exception | None = None
     while time.monotonic() < deadline:
         try:
             if cond():
                 await pilot.pause()
                 return
-        except Exception:
-            pass
+            last = None
+        except (AttributeError, LookupError, NoMatches) as exc:
+            last = exc
         await pilot.pause(0.05)
-    raise AssertionError("condition not met in time")
+    label = what or getattr(cond, "__qualname__", "the condition")
+    raise AssertionError(f"{label} did not happen within {timeout:.0f} s"
+                         + (f" (last check raised {last!r})" if last is not None else ""))
 
 
 def space_ready(app: CollabApp, *, presence: bool = True, messages: int = 0) -> bool:

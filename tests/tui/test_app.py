@@ -16,6 +16,7 @@ from collab.backend_client import ConnectionState, ConvexClient
 from collab.backend_client.api import api
 from collab.screens.dialogs import LockConflictDialog, Prompt
 from collab.screens.editor import EditorScreen
+from collab.screens.history import HistoryScreen
 from collab.screens.space import SpaceScreen
 from collab.screens.startup import ErrorScreen
 from collab.tui.app import CollabApp
@@ -61,11 +62,23 @@ async def test_cancel_releases_the_lock(backend: BackendProcess) -> None:
     app = seeded.app()
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: space_ready(app, presence=False))
+        pane = app.screen.artifacts
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.hold is not None,
+                       what="the editor to hold the lock")
+        # held for real before escape, as the backend and the document below the editor say
+        await wait_for(pilot, lambda: (pane.current["lock"]["holder"] or {}).get("handle") == "alice",
+                       what="the document to show alice's lock")
+        token = app.screen.hold.token
+        assert (await _get(backend, seeded.ids["doc"]))["lock"]["holder"]["handle"] == "alice"
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen))
-        await wait_for(pilot, lambda: not ((app.screen.artifacts.current or {}).get("lock") or {}).get("held"))
+        await wait_for(pilot, lambda: not pane.current["lock"]["held"], what="the document to show the lock free")
+        assert not (await _get(backend, seeded.ids["doc"]))["lock"]["held"]
+        async with ConvexClient(backend.url, auth=backend.mint_token("alice")) as c:
+            audit = await c.query(api.audit.list, {"spaceId": seeded.space_id, "artifactId": seeded.ids["doc"]})
+        released = [e["data"] for e in audit if e["type"] == "lock.released"]
+        assert [(r["epoch"], r["reason"]) for r in released] == [(token, "released")]
 
 
 async def _agent_holds_the_doc(backend: BackendProcess) -> tuple[Any, ConvexClient, dict[str, Any]]:
@@ -180,9 +193,13 @@ async def test_keymap_from_config_remaps_a_binding(backend: BackendProcess) -> N
     app = seeded.app(extra_config='[keymap]\n"artifact.edit" = "E"\n')
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: space_ready(app, presence=False))
-        await pilot.press("e")
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, SpaceScreen)
+        # "e" no longer edits. The marker: "h" right after it opens the history, which it would
+        # not do if "e" had opened the editor first (it would be typed into the text area).
+        await pilot.press("e", "h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), what="the history (after e)")
+        assert not (await _get(backend, seeded.ids["doc"]))["lock"]["held"]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen))
         await pilot.press("E")
         await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
         await pilot.press("escape")

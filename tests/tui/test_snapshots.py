@@ -70,6 +70,25 @@ def test_document(snap_compare: Any, fresh_backend: Any, size: tuple[int, int]) 
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_markdown_document(snap_compare: Any, fresh_backend: Any, size: tuple[int, int]) -> None:
+    """The seeded Markdown document, rendered (heading, list, fenced code), in the document view
+    (test_document shows notes.py, first in the tree)."""
+    seeded = seed_space(fresh_backend, _doc, name="design")
+    app = seeded.app()
+
+    async def ready(pilot: Any) -> None:
+        await wait_for(pilot, lambda: space_ready(app))
+        await pilot.press("down")  # the tree is sorted: notes.py, Test plan
+        await wait_for(pilot, lambda: (app.screen.artifacts.current or {}).get("title") == "Test plan"
+                       and any(r.get("artifactId") == seeded.ids["plan"]
+                               for r in app.screen.query_one("PresenceBar").presence),
+                       what="the plan on screen, and the presence saying so")
+        await pilot.press("f3")  # the document focused: the whole page readable
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_editing(snap_compare: Any, fresh_backend: Any, size: tuple[int, int]) -> None:
     from collab.screens.editor import EditorScreen
 

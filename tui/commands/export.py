@@ -1,15 +1,20 @@
-"""``collab export``: the space's artifacts and discussion as files in a directory."""
+"""``collab export``: the space's artifacts and its whole discussion as files in a directory."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collab.config import Config
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = sub.add_parser("export", help="write artifacts and discussions to files",
-                            description="Write every artifact of the space (and its discussion) to a directory.")
+                            description="Write every artifact of the space (and its whole discussion) to a "
+                                        "directory. The space must exist: export never creates one.")
     parser.add_argument("out", type=Path, nargs="?", default=Path("collab-export"),
                         help="output directory (default ./collab-export)")
     parser.add_argument("--no-discussion", action="store_true", help="artifacts only")
@@ -32,28 +37,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _export(config: "object", space: str | None, out: Path, discussion: bool) -> list[Path]:
-    from collab.backend_client.api import api
+async def _export(config: Config, space: str | None, out: Path, discussion: bool) -> list[Path]:
     from collab.backend_client.space.exporting import artifact_filename, discussion_markdown
     from collab.tui.bootstrap import connect
 
-    session = await connect(config, space_name=space)  # type: ignore[arg-type]
+    session = await connect(config, space_name=space, create=False)
     written: list[Path] = []
     try:
         out.mkdir(parents=True, exist_ok=True)
-        arts = await session.client.query(api.artifacts.list, {"spaceId": session.space_id})
         session.usage_snapshot = await session.client.query(  # type: ignore[attr-defined]
             api.usage.summary, {"spaceId": session.space_id, "since": session.members.usage_windows()[:1]})
-        for a in arts:
+        for a in await session.artifacts.summaries():
             full = await session.artifacts.get(str(a["_id"]))
             path = out / artifact_filename(full)
             path.write_text(str(full.get("content") or ""), encoding="utf-8")
             written.append(path)
         written.append(_write_usage(session, out))
         if discussion:
-            msgs = await session.client.query(api.messages.list, {"spaceId": session.space_id, "limit": 100})
+            msgs = await session.discussion.all_messages()
             path = out / f"discussion-{session.space_name}.md"
-            path.write_text(discussion_markdown(session.space_name, list(msgs)), encoding="utf-8")
+            path.write_text(discussion_markdown(session.space_name, msgs), encoding="utf-8")
             written.append(path)
     finally:
         await session.client.close()

@@ -1,7 +1,8 @@
-"""``collab worker``: the run worker next to a backend (DESIGN 2.5).
+"""``collab worker``: the run worker next to a backend (docs/DESIGN.md 2.5).
 
 ``collab serve`` already runs one in the embedded backend's process; this command is for a
-Convex deployment (or a second worker beside the embedded backend). Each agent acts with its
+Convex deployment running ``convex/`` (docs/CONVEX.md), another machine's ``collab serve --host
+--no-worker``, or a second worker beside the embedded backend. Each agent acts with its
 own identity, from (first match):
 
 1. ``--token HANDLE=JWT`` (repeatable) or ``COLLAB_AGENT_TOKEN_<HANDLE>``;
