@@ -21,6 +21,8 @@ import math
 import struct
 from typing import Any
 
+from collab.wire.validity import check_text, find_invalid
+
 __all__ = [
     "Int64",
     "ValueError_",
@@ -84,7 +86,8 @@ def check_field_name(name: Any) -> str:
 
 
 def convex_to_json(value: Any, _depth: int = 0) -> Any:
-    """Python value -> JSON-serialisable structure in Convex-JSON form."""
+    """Python value -> JSON-serialisable structure in Convex-JSON form. Strings are taken as
+    they are; :func:`dumps` additionally refuses text that is not valid Unicode."""
     if _depth > MAX_DEPTH:
         raise ValueError_(f"value nested deeper than {MAX_DEPTH}")
     if value is None or value is True or value is False or isinstance(value, str):
@@ -140,9 +143,22 @@ def json_to_convex(value: Any, _depth: int = 0) -> Any:
     return value
 
 
-def dumps(value: Any) -> str:
-    """Encode a Python value as canonical Convex-JSON text (sorted keys, compact)."""
-    return json.dumps(convex_to_json(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
+def dumps(value: Any, *, strict_text: bool = True) -> str:
+    """Encode a Python value as canonical Convex-JSON text (sorted keys, compact).
+
+    With ``strict_text`` (the default, and what the server uses for every document it stores
+    and every result it sends) a string that is not valid Unicode raises :class:`ValueError_`
+    naming where it is: such a value could not be read back by a strict JSON parser (the
+    official clients), so it must be neither stored nor sent (wire/validity.py)."""
+    encoded = convex_to_json(value)
+    text = json.dumps(encoded, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    # ensure_ascii writes every non-ASCII character as \uXXXX, and a surrogate as \udXXX: the
+    # cheap scan finds none in the common case; only then is the value walked.
+    if strict_text and "\\ud" in text:
+        problem = find_invalid(encoded, MAX_DEPTH + 1, numbers=False)
+        if problem is not None:
+            raise ValueError_(f"the string at {problem.field} {problem.what}")
+    return text
 
 
 def loads(text: str | bytes) -> Any:
