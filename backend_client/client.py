@@ -462,7 +462,10 @@ class ConvexClient:
                 raise
             except Exception as exc:
                 self._last_close_reason = f"{type(exc).__name__}: {exc}"
-                await self._backoff(backoff, client_initiated=False)
+                # No server listening (refused, unreachable, timed out) is not a server that
+                # answered "go away" (an HTTP status): only the former keeps retrying fast.
+                unreachable = isinstance(exc, (OSError, TimeoutError))
+                await self._backoff(backoff, client_initiated=False, unreachable=unreachable)
                 continue
             ever_connected = True
             restart = await self._serve(ws, backoff)
@@ -474,9 +477,9 @@ class ConvexClient:
                 continue
             await self._backoff(backoff, client_initiated=restart.client_initiated)
 
-    async def _backoff(self, backoff: Backoff, *, client_initiated: bool) -> None:
+    async def _backoff(self, backoff: Backoff, *, client_initiated: bool, unreachable: bool = False) -> None:
         assert self._wake is not None
-        delay = backoff.next_delay(client_initiated)
+        delay = backoff.next_delay(client_initiated, unreachable=unreachable)
         self._state.set(
             ConnectionStatus(
                 ConnectionState.RECONNECTING, next_retry_at=time.time() + delay,
