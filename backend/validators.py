@@ -73,19 +73,19 @@ class _Simple(Validator):
         return {"type": _JSON_TYPE.get(self._name, self._name)}
 
 
-class _String(Validator):
+class _String(_Simple):
     """``v.string()``: a ``str`` that is valid Unicode. Arguments from clients are checked at the
     server's edge already (backend/boundary.py, ``INVALID_ARGUMENT``); this catches values
     that come from inside (an action calling a mutation, a table field being written)."""
+
+    def __init__(self) -> None:
+        super().__init__("string", lambda x: isinstance(x, str))
 
     def check(self, value: Any, path: str = "", ids: IdResolver | None = None) -> None:
         if not isinstance(value, str):
             self._fail(value, path)
         if not is_valid_text(value):
             self._fail(value, path, "Value is not valid Unicode (it holds a lone surrogate).")
-
-    def describe(self) -> str:
-        return "v.string()"
 
 
 def _is_number(x: Any) -> bool:
