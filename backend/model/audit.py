@@ -6,14 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from collab.backend.model._auth import query
+from collab.backend.model._limits import row_limit
 from collab.backend.validators import v
 
 
 @query(args={"spaceId": v.id("spaces"), "artifactId": v.optional(v.id("artifacts")),
              "limit": v.optional(v.number())}, policy="viewer", scope="space")
 def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
-    """Newest first (default 200), of the space or of one of its artifacts."""
-    limit = int(args.get("limit", 200))
+    """Newest first (default 200, at most 1000), of the space or of one of its artifacts."""
+    limit = row_limit(args, 200)
     if "artifactId" in args:
         rows = ctx.db.query("audit").with_index(
             "by_artifact", lambda q: q.eq("artifactId", args["artifactId"])).order("desc").take(limit)
