@@ -29,6 +29,7 @@ from collab.backend.boundary import invalid_argument, safe_message
 from collab.backend.faults import Faults
 from collab.backend.engine import ADMIN, ANONYMOUS, Engine, Identity, Outcome, SharedQuery
 from collab.wire import ValueError_, encode_ts, json_to_convex
+from collab.wire.validity import is_valid_text
 from collab.wire.messages import (
     Action,
     Authenticate,
@@ -69,6 +70,22 @@ def _no_constants(name: str) -> Any:
 def strict_json(text: str | bytes) -> Any:
     """``json.loads`` minus the non-standard constants (the HTTP API parses bodies with it too)."""
     return json.loads(text, parse_constant=_no_constants)
+
+
+def _check_protocol_text(raw: Any) -> None:
+    """A protocol field (a path, a session id, a token...) that is not valid Unicode breaks the
+    protocol itself: FatalError. Function arguments are checked later, per call, so that they
+    fail only their call (INVALID_ARGUMENT); an Event's payload is never read."""
+    if not isinstance(raw, dict):
+        return
+    items = list(raw.items())
+    if raw.get("type") == "ModifyQuerySet" and isinstance(raw.get("modifications"), list):
+        items += [(k, v) for mod in raw["modifications"] if isinstance(mod, dict) for k, v in mod.items()]
+    for key, value in items:
+        if key in ("args", "event"):
+            continue
+        if isinstance(key, str) and not is_valid_text(key) or isinstance(value, str) and not is_valid_text(value):
+            raise ProtocolError(f"field {safe_message(str(key))!r} is not valid Unicode")
 
 
 class RejectedQuery(SharedQuery):
@@ -270,6 +287,7 @@ class SyncSession:
             raw = strict_json(text)
         except (ValueError, RecursionError):
             raise ProtocolError("invalid JSON message") from None
+        _check_protocol_text(raw)
         try:
             msg = client_message_adapter.validate_python(raw)
         except PydanticValidationError as exc:

@@ -126,7 +126,7 @@ async def test_protocol_fields_that_are_not_text_are_fatal_and_not_echoed(backen
     peer = await RawPeer(backend.url).open()
     await peer.send('{"type":"Tele\\udfffport"}')
     fatal = await peer.recv()
-    assert fatal["type"] == "FatalError" and "Tele\ufffd" in fatal["error"]
+    assert fatal["type"] == "FatalError" and fatal["error"] == "field 'type' is not valid Unicode"
 
 
 async def test_a_stored_value_that_cannot_be_sent_fails_its_query(backend: RunningBackend) -> None:
@@ -179,3 +179,16 @@ async def test_values_from_inside_the_server_are_refused_too(backend: RunningBac
     built = engine.run_mutation("counter:fail", [{"data": {"code": "\udc00"}}])
     assert not built.success and "ConvexError" in built.error_message  # data unsendable: dumped as text
     assert engine.run_query("messages:list", [{"channel": "in"}]).value == []
+
+
+@pytest.mark.parametrize("token", ["\\udc00\\ud800", "a.\\udfff.c", "\\ud800"])
+async def test_a_token_that_is_not_text_is_a_protocol_error_not_a_crash(backend: RunningBackend, token: str) -> None:
+    """Found by the fuzz test: such a token reached the JWT library, which raised
+    UnicodeEncodeError: close 1011 and an internal error logged."""
+    peer = await RawPeer(backend.url).open()
+    await peer.send(f'{{"type":"Authenticate","baseVersion":0,"tokenType":"User","value":"{token}"}}')
+    msg = await peer.recv()
+    assert msg["type"] == "FatalError" and "value" in msg["error"]
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await peer.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
