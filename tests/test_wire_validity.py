@@ -55,3 +55,9 @@ def test_dumps_refuses_invalid_text_unless_told_otherwise() -> None:
     assert dumps({"s": "\U0001F600"}) == '{"s":"\\ud83d\\ude00"}'
     assert json.loads(dumps({"s": "\ud800"}, strict_text=False)) == {"s": "\ud800"}
     assert dumps({"s": "\\ud800 is just text"}) == '{"s":"\\\\ud800 is just text"}'
+    # A literal backslash-"ud83d" right before a lone low surrogate looks like a valid pair to
+    # a scan of the JSON text; it must still be refused.
+    with pytest.raises(ValueError_, match=r"at s"):
+        dumps({"s": "\\ud83d\udc00"})
+    with pytest.raises(ValueError_, match=r"at list\[1\]"):
+        dumps({"list": ["\U0001F600", "\ud83d\ud83d"]})

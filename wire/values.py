@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 import struct
 from typing import Any
 
@@ -38,6 +39,12 @@ __all__ = [
 ]
 
 MAX_ARRAY_LEN = 8192
+# In json.dumps output (ensure_ascii): a high surrogate escape not followed by a low one, or a
+# low one not preceded by a high one. Starts with a literal, so the scan is one fast C pass.
+_LONE_SURROGATE_ESCAPE = re.compile(
+    r"\\ud(?:[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})"
+    r"|[c-f][0-9a-f]{2}(?<!\\ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}))"
+)
 MAX_DEPTH = 64
 _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
@@ -152,9 +159,11 @@ def dumps(value: Any, *, strict_text: bool = True) -> str:
     official clients), so it must be neither stored nor sent (wire/validity.py)."""
     encoded = convex_to_json(value)
     text = json.dumps(encoded, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    # ensure_ascii writes every non-ASCII character as \uXXXX, and a surrogate as \udXXX: the
-    # cheap scan finds none in the common case; only then is the value walked.
-    if strict_text and "\\ud" in text:
+    # ensure_ascii writes a character outside the BMP as a high+low pair of \udXXX escapes and a
+    # lone surrogate as a lone escape: one regex pass tells them apart. It is exact unless the
+    # text holds an escaped backslash before "ud" (a string with a literal backslash-u-d in it);
+    # then, and when it finds something, the walk decides and names the field.
+    if strict_text and "\\ud" in text and ("\\\\ud" in text or _LONE_SURROGATE_ESCAPE.search(text)):
         problem = find_invalid(encoded, MAX_DEPTH + 1, numbers=False)
         if problem is not None:
             raise ValueError_(f"the string at {problem.field} {problem.what}")
