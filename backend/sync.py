@@ -84,7 +84,7 @@ def _check_protocol_text(raw: Any) -> None:
     for key, value in items:
         if key in ("args", "event"):
             continue
-        if isinstance(key, str) and not is_valid_text(key) or isinstance(value, str) and not is_valid_text(value):
+        if (isinstance(key, str) and not is_valid_text(key)) or (isinstance(value, str) and not is_valid_text(value)):
             raise ProtocolError(f"field {safe_message(str(key))!r} is not valid Unicode")
 
 

@@ -10,6 +10,7 @@ parses every frame and body strictly).
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -192,3 +193,30 @@ async def test_a_token_that_is_not_text_is_a_protocol_error_not_a_crash(backend:
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await peer.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+
+
+async def test_a_bug_of_ours_is_never_silence(backend: RunningBackend, monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """If running a call raises (a bug in the server, not in the function), the client is not
+    left waiting: an action still gets its ActionResponse, and a dead mutation runner closes
+    the socket with 1011 so the client reconnects and replays."""
+    engine = backend.backend.engine
+
+    async def broken_action(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("engine bug")
+
+    def broken_mutation(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("engine bug")
+
+    monkeypatch.setattr(engine, "run_action", broken_action)
+    monkeypatch.setattr(engine, "run_mutation", broken_mutation)
+    caplog.set_level(logging.ERROR, logger="collab.backend")
+    peer = await RawPeer(backend.url).open()
+    await peer.send({"type": "Action", "requestId": 1, "udfPath": "slow:sleep", "args": [{"ms": 1}]})
+    action = await peer.recv_type("ActionResponse")
+    assert action["success"] is False and "InternalServerError" in action["result"]
+    await peer.send({"type": "Mutation", "requestId": 2, "udfPath": "counter:inc", "args": [{"name": "b"}]})
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await peer.recv_type("MutationResponse")
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    assert any("internal error" in r.getMessage() for r in caplog.records)
