@@ -93,6 +93,13 @@ class AuditListArgs(TypedDict):
     limit: NotRequired[float]
 
 
+class AuditPageArgs(TypedDict):
+    spaceId: str
+    artifactId: NotRequired[str]
+    numItems: float
+    cursor: str | None
+
+
 class DraftsAppendArgs(TypedDict):
     artifactId: str
     token: float
@@ -567,6 +574,10 @@ class artifacts(Namespace):
 class audit(Namespace):
     list = QueryRef[AuditListArgs, Any]("audit:list")
     """Newest first (default 200, at most 1000), of the space or of one of its artifacts."""
+    page = QueryRef[AuditPageArgs, Any]("audit:page")
+    """The whole log, newest first, in pages (``{page, isDone, continueCursor}``), of the space
+    or of one of its artifacts. ``numItems`` at most 1000.
+    """
 
 
 class drafts(Namespace):

@@ -121,6 +121,7 @@ ARGS: dict[str, Callable[[W], dict[str, Any]]] = {
     "variations:forArtifact": lambda w: {"artifactId": w["locked"]},
     "variations:round": lambda w: {"roundId": w["round"]},
     "audit:list": lambda w: {"spaceId": w["space"]},
+    "audit:page": lambda w: {"spaceId": w["space"], "numItems": 10, "cursor": None},
     "notifications:list": lambda w: {},
     "notifications:markRead": lambda w: {},
 }

@@ -2,7 +2,8 @@
 
 Every ``limit`` / ``numItems`` is a positive integer (else ``INVALID_ARGUMENT`` naming it) and
 is served at most 1000 rows. Past that, pages: ``messages:page`` (newest first below a given
-``_creationTime``, or oldest first for ``Home``), ``runs:page``, ``artifacts:historyPage``;
+``_creationTime``, or oldest first for ``Home``), ``runs:page``, ``artifacts:historyPage``,
+``audit:page``;
 pages are keyed by creation time, so what is written meanwhile never shifts them.
 """
 
@@ -40,6 +41,7 @@ def _lists(w: dict[str, str]) -> dict[str, tuple[dict[str, Any], str]]:
         "runs:list": ({"spaceId": w["space"]}, "limit"),
         "artifacts:history": ({"artifactId": w["artifact"]}, "limit"),
         "audit:list": ({"spaceId": w["space"]}, "limit"),
+        "audit:page": ({"spaceId": w["space"], **page}, "numItems"),
         "notifications:list": ({}, "limit"),
         "messages:page": ({"spaceId": w["space"], **page}, "numItems"),
         "runs:page": ({"spaceId": w["space"], **page}, "numItems"),
@@ -111,3 +113,20 @@ def test_run_and_version_histories_page_through_everything(h: Harness, world: di
     more = h.call("artifacts:historyPage", {"artifactId": art, "numItems": 3, "cursor": page["continueCursor"],
                                             "includeContent": True}, OWNER)
     assert [(v["version"], v["content"]) for v in more["page"]] == [(2, "v2"), (1, "v1")] and more["isDone"]
+
+
+def test_the_audit_log_pages_through_everything(h: Harness, world: dict[str, str]) -> None:
+    space, art = world["space"], world["artifact"]
+    for i in range(3):
+        token = h.call("locks:acquire", {"artifactId": art}, OWNER)["token"]
+        h.call("artifacts:save", {"artifactId": art, "token": token, "content": f"v{i}"}, OWNER)
+    for scope in ({"spaceId": space}, {"spaceId": space, "artifactId": art}):
+        whole = h.call("audit:list", scope, OWNER)
+        paged, cursor = [], None
+        while True:
+            got = h.call("audit:page", {**scope, "numItems": 2, "cursor": cursor}, OWNER)
+            paged += got["page"]
+            if got["isDone"]:
+                break
+            cursor = got["continueCursor"]
+        assert len(whole) > 4 and paged == whole
