@@ -23,5 +23,5 @@ def row_limit(args: dict[str, Any], default: int, *, field: str = "limit") -> in
         return min(default, MAX_ROWS)
     value = args[field]
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value == int(value) and value >= 1):
-        invalid(f"{field} must be a positive integer, got {value!r}", field=field)
+        invalid(f"{field} must be a positive integer", field=field)
     return min(int(value), MAX_ROWS)
