@@ -43,6 +43,7 @@ def _lists(w: dict[str, str]) -> dict[str, tuple[dict[str, Any], str]]:
         "audit:list": ({"spaceId": w["space"]}, "limit"),
         "audit:page": ({"spaceId": w["space"], **page}, "numItems"),
         "notifications:list": ({}, "limit"),
+        "variations:forArtifact": ({"artifactId": w["artifact"]}, "limit"),
         "messages:page": ({"spaceId": w["space"], **page}, "numItems"),
         "runs:page": ({"spaceId": w["space"], **page}, "numItems"),
         "artifacts:historyPage": ({"artifactId": w["artifact"], **page}, "numItems"),
