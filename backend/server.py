@@ -19,13 +19,14 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from collab.backend.auth import AuthFailure, Authority
+from collab.backend.boundary import invalid_argument, safe_message
 from collab.backend.engine import ADMIN, ANONYMOUS, Engine, Identity, Outcome
 from collab.backend.faults import Faults
 from collab.backend.functions import App, canonical_path
 from collab.backend.invites import PATH as INVITE_EXCHANGE_PATH
 from collab.backend.invites import InviteExchange, InviteLimits
 from collab.backend.storage import Storage
-from collab.backend.sync import Limits, SyncSession
+from collab.backend.sync import Limits, SyncSession, strict_json
 from collab.wire import Int64, ValueError_, decode_ts, encode_ts, json_to_convex, loads
 
 log = logging.getLogger("collab.backend.server")
@@ -237,7 +238,7 @@ class Backend:
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         try:
-            body = json.loads(await request.read() or b"{}")
+            body = strict_json(await request.read() or b"{}")
         except (ValueError, RecursionError):
             raise _HttpError(400, "BadJsonBody", "request body is not valid JSON") from None
         if not isinstance(body, dict):
@@ -245,19 +246,38 @@ class Backend:
         return body
 
     @staticmethod
-    def _args(raw: Any) -> list[Any]:
+    def _args(raw: Any) -> list[Any] | Outcome:
+        """The decoded one-element argument list, or the INVALID_ARGUMENT Outcome to answer
+        with (backend/boundary.py); a malformed encoding is a 400."""
         if raw is None:
             raw = {}
         if isinstance(raw, list):
             if len(raw) != 1:
                 raise _HttpError(400, "InvalidArgs", "args must be an object or an array of one object")
             raw = raw[0]
+        rejected = invalid_argument(raw)
+        if rejected is not None:
+            return rejected
         try:
             return [json_to_convex(raw)]
-        except ValueError_ as exc:
+        except (ValueError_, RecursionError) as exc:
             raise _HttpError(400, "InvalidArgs", str(exc)) from None
 
-    async def _call(self, kind: str | None, path: str, args: list[Any], identity: Identity) -> Outcome:
+    @staticmethod
+    def _path(raw: Any) -> str:
+        if not isinstance(raw, str) or not raw:
+            raise _HttpError(400, "BadRequest", "missing function path")
+        return raw
+
+    def _query(self, path: Any, raw_args: Any, identity: Identity) -> Outcome:
+        args = self._args(raw_args)
+        if isinstance(args, Outcome):
+            return args
+        return self.engine.run_query(self._path(path), args, identity)
+
+    async def _call(self, kind: str | None, path: str, args: list[Any] | Outcome, identity: Identity) -> Outcome:
+        if isinstance(args, Outcome):
+            return args
         if kind is None:
             fn = self.app.lookup(path)
             kind = fn.kind if fn is not None else "query"
@@ -279,7 +299,7 @@ class Backend:
             value = loads(outcome.value_json)
             body: dict[str, Any] = {"status": "success", "value": to_clean_json(value) if clean else json.loads(outcome.value_json)}
         else:
-            body = {"status": "error", "errorMessage": outcome.error_message}
+            body = {"status": "error", "errorMessage": safe_message(outcome.error_message)}
             if outcome.error_data_json is not None:
                 data = json.loads(outcome.error_data_json)
                 body["errorData"] = to_clean_json(json_to_convex(data)) if clean else data
@@ -295,9 +315,7 @@ class Backend:
     def _http_kind(self, kind: str | None) -> Any:
         async def handler(request: web.Request) -> web.Response:
             body = await self._body(request)
-            path = body.get("path")
-            if not isinstance(path, str) or not path:
-                raise _HttpError(400, "BadRequest", "missing function path")
+            path = self._path(body.get("path"))
             identity = self._identity(request)
             outcome = await self._call(kind, path, self._args(body.get("args")), identity)
             return self._respond(outcome, self._format(body))
@@ -305,12 +323,11 @@ class Backend:
         return handler
 
     async def _http_get_query(self, request: web.Request) -> web.Response:
-        path = request.query.get("path", "")
         try:
-            args = json.loads(request.query.get("args", "{}"))
+            args = strict_json(request.query.get("args", "{}"))
         except (ValueError, RecursionError):
             raise _HttpError(400, "InvalidArgs", "args is not valid JSON") from None
-        outcome = self.engine.run_query(path, self._args(args), self._identity(request))
+        outcome = self._query(request.query.get("path", ""), args, self._identity(request))
         return self._respond(outcome, self._format(dict(request.query)))
 
     async def _http_run(self, request: web.Request) -> web.Response:
@@ -329,12 +346,12 @@ class Backend:
         body = await self._body(request)
         try:
             ts = decode_ts(body.get("ts", ""))
-        except ValueError_:
+        except (ValueError_, TypeError):
             raise _HttpError(400, "InvalidTs", "ts must be an encoded timestamp") from None
         if ts != self.storage.last_ts:
             # Only the latest snapshot is kept; older reads cannot be served consistently.
             raise _HttpError(400, "TsOutOfRetention", "this backend serves reads at the latest ts only")
-        outcome = self.engine.run_query(body.get("path", ""), self._args(body.get("args")), self._identity(request))
+        outcome = self._query(body.get("path"), body.get("args"), self._identity(request))
         return self._respond(outcome, self._format(body))
 
     async def _http_query_batch(self, request: web.Request) -> web.Response:
@@ -348,7 +365,7 @@ class Backend:
         for q in queries:
             if not isinstance(q, dict):
                 raise _HttpError(400, "BadRequest", "each query must be an object")
-            outcome = self.engine.run_query(q.get("path", ""), self._args(q.get("args")), identity)
+            outcome = self._query(q.get("path"), q.get("args"), identity)
             results.append(self._result_body(outcome, self._format(q)))
         return web.json_response({"results": results})
 
@@ -363,4 +380,4 @@ class Backend:
 
 
 def _system_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"code": code, "message": message}, status=status)
+    return web.json_response({"code": code, "message": safe_message(message)}, status=status)

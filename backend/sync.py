@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,9 +25,11 @@ from aiohttp import WSMsgType, web
 from pydantic import ValidationError as PydanticValidationError
 
 from collab.backend.auth import AuthFailure, acting_as_identity
+from collab.backend.boundary import invalid_argument, safe_message
 from collab.backend.faults import Faults
 from collab.backend.engine import ADMIN, ANONYMOUS, Engine, Identity, Outcome, SharedQuery
 from collab.wire import ValueError_, encode_ts, json_to_convex
+from collab.wire.validity import is_valid_text
 from collab.wire.messages import (
     Action,
     Authenticate,
@@ -59,6 +62,44 @@ class ProtocolError(Exception):
     """The client broke the protocol: FatalError + close."""
 
 
+def _no_constants(name: str) -> Any:
+    # Python's json reads NaN/Infinity/-Infinity; strict JSON (and every official client) does not.
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json(text: str | bytes) -> Any:
+    """``json.loads`` minus the non-standard constants (the HTTP API parses bodies with it too)."""
+    return json.loads(text, parse_constant=_no_constants)
+
+
+def _check_protocol_text(raw: Any) -> None:
+    """A protocol field (a path, a session id, a token...) that is not valid Unicode breaks the
+    protocol itself: FatalError. Function arguments are checked later, per call, so that they
+    fail only their call (INVALID_ARGUMENT); an Event's payload is never read."""
+    if not isinstance(raw, dict):
+        return
+    items = list(raw.items())
+    if raw.get("type") == "ModifyQuerySet" and isinstance(raw.get("modifications"), list):
+        items += [(k, v) for mod in raw["modifications"] if isinstance(mod, dict) for k, v in mod.items()]
+    for key, value in items:
+        if key in ("args", "event"):
+            continue
+        if (isinstance(key, str) and not is_valid_text(key)) or (isinstance(value, str) and not is_valid_text(value)):
+            raise ProtocolError(f"field {safe_message(str(key))!r} is not valid Unicode")
+
+
+class RejectedQuery(SharedQuery):
+    """A subscription whose arguments were refused at the edge (backend/boundary.py). It is
+    never registered with the engine: it holds its failure and is only ever removed."""
+
+    __slots__ = ()
+
+    def __init__(self, query_id: int, path: str, outcome: Outcome) -> None:
+        super().__init__(("", f"rejected:{query_id}", None), path, None, ANONYMOUS)
+        self.outcome = outcome
+        self.version = 1
+
+
 class _Bucket:
     def __init__(self, rate: float, burst: float) -> None:
         self.rate, self.burst, self.tokens, self.at = rate, burst, burst, time.monotonic()
@@ -78,11 +119,13 @@ def _state_version(qs: int, identity: int, ts: int) -> str:
 
 
 def outcome_modification(query_id: int, outcome: Outcome) -> str:
+    # value_json and error_data_json come from wire.dumps, which refuses invalid text; only the
+    # error message can echo raw client input (an unknown path), so it alone is cleaned.
     if outcome.success:
         return f'{{"type":"QueryUpdated","queryId":{query_id},"value":{outcome.value_json},"logLines":[],"journal":null}}'
     data = f',"errorData":{outcome.error_data_json}' if outcome.error_data_json is not None else ""
     return (
-        f'{{"type":"QueryFailed","queryId":{query_id},"errorMessage":{json.dumps(outcome.error_message)},'
+        f'{{"type":"QueryFailed","queryId":{query_id},"errorMessage":{json.dumps(safe_message(outcome.error_message))},'
         f'"logLines":[],"journal":null{data}}}'
     )
 
@@ -93,7 +136,7 @@ def response_frame(kind: str, request_id: int, outcome: Outcome) -> str:
         if kind == "MutationResponse":
             body += f',"ts":"{encode_ts(outcome.ts or 0)}"'
     else:
-        body = f'"success":false,"result":{json.dumps(outcome.error_message)}'
+        body = f'"success":false,"result":{json.dumps(safe_message(outcome.error_message))}'
         if kind == "MutationResponse":
             body += ',"ts":null'
         if outcome.error_data_json is not None:
@@ -150,6 +193,8 @@ class SyncSession:
     async def run(self) -> None:
         writer = asyncio.ensure_future(self._writer())
         mutator = asyncio.ensure_future(self._mutator())
+        for task in (writer, mutator):
+            task.add_done_callback(self._task_ended)
         try:
             await self._reader()
         finally:
@@ -180,7 +225,7 @@ class SyncSession:
                     return
                 except _AuthRejected as exc:
                     await self._send_now(json.dumps({
-                        "type": "AuthError", "error": str(exc), "baseVersion": exc.base_version,
+                        "type": "AuthError", "error": safe_message(str(exc)), "baseVersion": exc.base_version,
                         "authUpdateAttempted": True,
                     }))
                     await self._close(1000, "AuthError")
@@ -199,12 +244,30 @@ class SyncSession:
             if self._closing:
                 return
 
+    def _task_ended(self, task: "asyncio.Task[Any]") -> None:
+        """The writer and the mutator run until the session ends. If one of them dies of a bug
+        of ours the client would wait forever for its replies: close with 1011 instead, so it
+        reconnects (the reader's own failures are handled in ``_reader``)."""
+        if task.cancelled() or self._closing:
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        log.error("internal error in sync session %s", self.id, exc_info=exc)
+        self._spawn(self._close(1011, "InternalServerError"))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._actions.add(task)
+        task.add_done_callback(self._actions.discard)
+
     async def _send_now(self, frame: str) -> None:
         if not self.ws.closed:
             await self.ws.send_str(frame)
             self._last_send = time.monotonic()
 
     async def _fatal(self, error: str) -> None:
+        error = safe_message(error)  # it may quote what the client sent
         log.info("session %s: FatalError %s", self.id, error)
         try:
             await self._send_now(json.dumps({"type": "FatalError", "error": error}))
@@ -221,9 +284,10 @@ class SyncSession:
 
     async def _handle(self, text: str) -> None:
         try:
-            raw = json.loads(text)
+            raw = strict_json(text)
         except (ValueError, RecursionError):
             raise ProtocolError("invalid JSON message") from None
+        _check_protocol_text(raw)
         try:
             msg = client_message_adapter.validate_python(raw)
         except PydanticValidationError as exc:
@@ -259,14 +323,21 @@ class SyncSession:
         except ValueError:
             raise ProtocolError("sessionId must be a UUID") from None
         self.session_id = msg.sessionId
-        if msg.clientTs:
-            self.clock_skew = msg.clientTs - time.time() * 1000
+        if msg.clientTs:  # finite (wire.messages refuses NaN, Infinity, 1e999)
+            skew = msg.clientTs - time.time() * 1000
+            self.clock_skew = skew if math.isfinite(skew) else None
         log.debug("session %s: Connect %s #%d (%s)", self.id, msg.sessionId, msg.connectionCount, msg.lastCloseReason)
 
     @staticmethod
     def _decode_args(args: list[Any]) -> Any:
+        """The decoded argument object, or the failed Outcome to answer with when the values
+        break the wire rules (INVALID_ARGUMENT, backend/boundary.py). A malformed encoding
+        (bad special value, field name, nesting) is a protocol error: FatalError."""
         if len(args) != 1:
             raise ProtocolError("args must be an array holding exactly one object")
+        rejected = invalid_argument(args[0])
+        if rejected is not None:
+            return rejected
         try:
             return json_to_convex(args[0])
         except ValueError_ as exc:
@@ -284,7 +355,10 @@ class SyncSession:
                 if len(self.queries) >= self.limits.max_queries:
                     raise ProtocolError(f"more than {self.limits.max_queries} queries on one connection")
                 args = self._decode_args(mod.args)
-                self.queries[mod.queryId] = self.engine.subscribe(self, mod.queryId, mod.udfPath, args, self.identity)
+                if isinstance(args, Outcome):
+                    self.queries[mod.queryId] = RejectedQuery(mod.queryId, mod.udfPath, args)
+                else:
+                    self.queries[mod.queryId] = self.engine.subscribe(self, mod.queryId, mod.udfPath, args, self.identity)
                 self.changed.add(mod.queryId)
             else:
                 sq = self.queries.pop(mod.queryId, None)
@@ -329,6 +403,8 @@ class SyncSession:
             self.identity = identity
             # Every query re-runs under the new identity (as the real server does).
             for qid, sq in list(self.queries.items()):
+                if isinstance(sq, RejectedQuery):
+                    continue  # refused whoever asks
                 self.engine.unsubscribe(self, qid, sq)
                 self.queries[qid] = self.engine.subscribe(self, qid, sq.path, sq.args, identity)
                 self.sent_versions.pop(qid, None)
@@ -347,9 +423,7 @@ class SyncSession:
             except (ConnectionError, RuntimeError):
                 pass
 
-        task = asyncio.ensure_future(expire())
-        self._actions.add(task)
-        task.add_done_callback(self._actions.discard)
+        self._spawn(expire())
 
     def _on_action(self, msg: Action) -> None:
         if len(self._actions) >= self.limits.max_concurrent_actions:
@@ -358,15 +432,21 @@ class SyncSession:
             self.wake()
             return
         args = self._decode_args(msg.args)
+        if isinstance(args, Outcome):
+            self.immediate.append(response_frame("ActionResponse", msg.requestId, args))
+            self.wake()
+            return
 
         async def run() -> None:
-            outcome = await self.engine.run_action(msg.udfPath, [args], self.identity)
+            try:
+                outcome = await self.engine.run_action(msg.udfPath, [args], self.identity)
+            except Exception:  # a bug of ours: the caller still gets an answer, never silence
+                log.exception("internal error running action %s", safe_message(msg.udfPath))
+                outcome = Outcome(False, error_message="InternalServerError: the action could not be run")
             self.immediate.append(response_frame("ActionResponse", msg.requestId, outcome))
             self.wake()
 
-        task = asyncio.ensure_future(run())
-        self._actions.add(task)
-        task.add_done_callback(self._actions.discard)
+        self._spawn(run())
 
     async def _mutator(self) -> None:
         """Runs this connection's mutations one at a time, in arrival order."""
@@ -378,9 +458,12 @@ class SyncSession:
             except ProtocolError as exc:
                 await self._fatal(str(exc))
                 return
-            outcome = self.engine.run_mutation(
-                msg.udfPath, [args], self.identity, session_request=(self.session_id or "", msg.requestId)
-            )
+            if isinstance(args, Outcome):
+                outcome = args
+            else:
+                outcome = self.engine.run_mutation(
+                    msg.udfPath, [args], self.identity, session_request=(self.session_id or "", msg.requestId)
+                )
             if outcome.success and self.faults.drop_reply_after_commit and self.faults.take_drop_reply(msg.udfPath):
                 log.warning("fault injected: dropping connection after commit of %s", msg.udfPath)
                 if self.transport is not None:

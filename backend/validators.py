@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from collab.wire import Int64
+from collab.wire.validity import is_valid_text
 from collab.backend.ids import InvalidId, table_number_of
 
 # id -> table name of that id, or None when the table is unknown.
@@ -70,6 +71,21 @@ class _Simple(Validator):
 
     def json(self) -> dict[str, Any]:
         return {"type": _JSON_TYPE.get(self._name, self._name)}
+
+
+class _String(_Simple):
+    """``v.string()``: a ``str`` that is valid Unicode. Arguments from clients are checked at the
+    server's edge already (backend/boundary.py, ``INVALID_ARGUMENT``); this catches values
+    that come from inside (an action calling a mutation, a table field being written)."""
+
+    def __init__(self) -> None:
+        super().__init__("string", lambda x: isinstance(x, str))
+
+    def check(self, value: Any, path: str = "", ids: IdResolver | None = None) -> None:
+        if not isinstance(value, str):
+            self._fail(value, path)
+        if not is_valid_text(value):
+            self._fail(value, path, "Value is not valid Unicode (it holds a lone surrogate).")
 
 
 def _is_number(x: Any) -> bool:
@@ -215,7 +231,7 @@ class _V:
 
     @staticmethod
     def string() -> Validator:
-        return _Simple("string", lambda x: isinstance(x, str))
+        return _String()
 
     @staticmethod
     def number() -> Validator:

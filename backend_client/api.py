@@ -48,6 +48,13 @@ class ArtifactsHistoryArgs(TypedDict):
     includeContent: NotRequired[bool]
 
 
+class ArtifactsHistoryPageArgs(TypedDict):
+    artifactId: str
+    numItems: float
+    cursor: str | None
+    includeContent: NotRequired[bool]
+
+
 class ArtifactsListArgs(TypedDict):
     spaceId: str
     kind: NotRequired[str]
@@ -88,6 +95,13 @@ class AuditListArgs(TypedDict):
     spaceId: str
     artifactId: NotRequired[str]
     limit: NotRequired[float]
+
+
+class AuditPageArgs(TypedDict):
+    spaceId: str
+    artifactId: NotRequired[str]
+    numItems: float
+    cursor: str | None
 
 
 class DraftsAppendArgs(TypedDict):
@@ -196,6 +210,8 @@ class MessagesPageArgs(TypedDict):
     spaceId: str
     numItems: float
     cursor: str | None
+    order: NotRequired[Literal['desc', 'asc']]
+    before: NotRequired[float]
 
 
 class MessagesPostArgs(TypedDict):
@@ -324,6 +340,12 @@ class RunsListArgs(TypedDict):
     spaceId: str
     status: NotRequired[Literal['queued', 'claimed', 'streaming', 'done', 'failed', 'cancelled']]
     limit: NotRequired[float]
+
+
+class RunsPageArgs(TypedDict):
+    spaceId: str
+    numItems: float
+    cursor: str | None
 
 
 class RunsPendingArgs(TypedDict):
@@ -542,7 +564,13 @@ class artifacts(Namespace):
     never the token.
     """
     history = QueryRef[ArtifactsHistoryArgs, Any]("artifacts:history")
-    """Versions, newest first (content only with ``includeContent``)."""
+    """Versions, newest first (content only with ``includeContent``): the newest ``limit``
+    (default and at most 1000; older ones: ``artifacts:historyPage``).
+    """
+    historyPage = QueryRef[ArtifactsHistoryPageArgs, Any]("artifacts:historyPage")
+    """Every version, newest first, in pages (``{page, isDone, continueCursor}``; content only
+    with ``includeContent``). ``numItems`` at most 1000.
+    """
     list = QueryRef[ArtifactsListArgs, Any]("artifacts:list")
     """Artifacts of a space without their content (tree view); lock badges: ``locks:list``."""
     restore = MutationRef[ArtifactsRestoreArgs, Any]("artifacts:restore")
@@ -559,7 +587,11 @@ class artifacts(Namespace):
 
 class audit(Namespace):
     list = QueryRef[AuditListArgs, Any]("audit:list")
-    """Newest first (default 200), of the space or of one of its artifacts."""
+    """Newest first (default 200, at most 1000), of the space or of one of its artifacts."""
+    page = QueryRef[AuditPageArgs, Any]("audit:page")
+    """The whole log, newest first, in pages (``{page, isDone, continueCursor}``), of the space
+    or of one of its artifacts. ``numItems`` at most 1000.
+    """
 
 
 class drafts(Namespace):
@@ -610,7 +642,8 @@ class messages(Namespace):
     """
     list = QueryRef[MessagesListArgs, Any]("messages:list")
     """The latest ``limit`` (default 100) messages of the space, or of a thread (its root
-    first), oldest first. Older pages: ``messages:page``.
+    first), oldest first; ``limit`` at most 1000. Older messages: ``messages:page`` with
+    ``before`` = the ``_creationTime`` of the oldest one here.
     """
     markDecision = MutationRef[MessagesMarkDecisionArgs, Any]("messages:markDecision")
     markQuestion = MutationRef[MessagesMarkQuestionArgs, Any]("messages:markQuestion")
@@ -625,7 +658,11 @@ class messages(Namespace):
     outline = QueryRef[MessagesOutlineArgs, Any]("messages:outline")
     """What is listed beside the thread: ``{decisions, openQuestions}``, oldest first."""
     page = QueryRef[MessagesPageArgs, Any]("messages:page")
-    """Newest-first pages for a virtualised log: ``{page, isDone, continueCursor}``."""
+    """Pages for a virtualised log: ``{page, isDone, continueCursor}``, newest first (``order:
+    "desc"``, the default) or oldest first (``"asc"``: where ``Home`` starts). ``before`` (a
+    ``_creationTime``) keeps only older messages: the pages above ``messages:list``. Pages
+    are keyed by creation time, so new messages never shift them; ``numItems`` at most 1000.
+    """
     post = MutationRef[MessagesPostArgs, Any]("messages:post")
     """Post a message (``streaming: true`` opens an agent reply to fill with
     ``messages:append``; ``messages:openReply`` does that and opens its live stream in one
@@ -639,7 +676,7 @@ class messages(Namespace):
 
 class notifications(Namespace):
     list = QueryRef[NotificationsListArgs, Any]("notifications:list")
-    """The caller's notifications, newest first (default 50)."""
+    """The caller's notifications, newest first (default 50, at most 1000)."""
     markRead = MutationRef[NotificationsMarkReadArgs, Any]("notifications:markRead")
     """Mark one (or, without an id, all) of the caller's notifications read. Returns how many."""
 
@@ -701,7 +738,14 @@ class runs(Namespace):
     stop.
     """
     list = QueryRef[RunsListArgs, Any]("runs:list")
-    """Runs of a space, newest first (optionally of one status)."""
+    """Runs of a space, newest first (optionally of one status); ``limit`` at most 1000. Every
+    run of a long history: ``runs:page``.
+    """
+    page = QueryRef[RunsPageArgs, Any]("runs:page")
+    """Every run of the space, newest first, in pages (``{page, isDone, continueCursor}``)
+    keyed by creation time: a run changing status stays on its page. ``numItems`` at most
+    1000.
+    """
     pending = QueryRef[RunsPendingArgs, Any]("runs:pending")
     """The caller's (an agent's) queued runs in every space, oldest first: what a worker
     watches, so it wakes when a run is queued instead of polling ``runs:claim``.
@@ -817,7 +861,8 @@ class variations(Namespace):
     """
     forArtifact = QueryRef[VariationsForArtifactArgs, Any]("variations:forArtifact")
     """The artifact's rounds, newest first (at most ``limit``, default 50), each with its
-    variations counted by status and its number of stars (no content).
+    variations counted by status and its number of stars (no content). ``limit`` is a
+    positive integer; above 200 it is served as 200 (each round costs a few reads).
     """
     more = MutationRef[VariationsMoreArgs, Any]("variations:more")
     """The next round, in the direction of the shortlist: the parent's starred variations (and

@@ -36,6 +36,7 @@ from collab.backend_client.connection import (
     StateCell,
 )
 from collab.backend_client.errors import AuthFailed, ClientClosed, ProtocolError
+from collab.backend_client.frames import DECODE_ERROR, Unreadable, read_frame, unreadable_response
 from collab.backend_client.live_query import LiveQuery, QueryEntry
 from collab.backend_client.local_state import AuthToken, LocalSyncState, query_token
 from collab.backend_client.optimistic import OptimisticUpdate, OptimisticView, ViewEntry
@@ -52,9 +53,8 @@ from collab.wire.messages import (
     QueryRemoved,
     QueryUpdated,
     Transition,
-    server_message_adapter,
 )
-from collab.wire.values import convex_to_json, decode_ts, encode_ts
+from collab.wire.values import ValueError_, convex_to_json, decode_ts, encode_ts
 
 __all__ = ["ConvexClient", "ws_url_for", "new_idempotency_key"]
 
@@ -147,6 +147,9 @@ class ConvexClient:
         self._connection_count = 0
         self._last_close_reason: str | None = None
         self._chunks: list[str] = []
+        # What could not be read, by ("query", id) / ("request", id), as last reported: each is
+        # logged once, not once per Transition that repeats it.
+        self._unreadable: dict[tuple[str, int], str] = {}
         self._run_task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._closed = False
@@ -459,7 +462,10 @@ class ConvexClient:
                 raise
             except Exception as exc:
                 self._last_close_reason = f"{type(exc).__name__}: {exc}"
-                await self._backoff(backoff, client_initiated=False)
+                # No server listening (refused, unreachable, timed out) is not a server that
+                # answered "go away" (an HTTP status): only the former keeps retrying fast.
+                unreachable = isinstance(exc, (OSError, TimeoutError))
+                await self._backoff(backoff, client_initiated=False, unreachable=unreachable)
                 continue
             ever_connected = True
             restart = await self._serve(ws, backoff)
@@ -471,9 +477,9 @@ class ConvexClient:
                 continue
             await self._backoff(backoff, client_initiated=restart.client_initiated)
 
-    async def _backoff(self, backoff: Backoff, *, client_initiated: bool) -> None:
+    async def _backoff(self, backoff: Backoff, *, client_initiated: bool, unreachable: bool = False) -> None:
         assert self._wake is not None
-        delay = backoff.next_delay(client_initiated)
+        delay = backoff.next_delay(client_initiated, unreachable=unreachable)
         self._state.set(
             ConnectionStatus(
                 ConnectionState.RECONNECTING, next_retry_at=time.time() + delay,
@@ -599,24 +605,21 @@ class ConvexClient:
         if isinstance(raw, (bytes, bytearray)):
             raw = bytes(raw).decode("utf-8")
         self.stats["frames"] += 1
-        try:
-            msg = server_message_adapter.validate_json(raw)
-        except ValidationError:
-            obj = json.loads(raw)
-            if isinstance(obj, dict) and obj.get("type") == "TransitionChunk":
-                self._on_chunk(obj)
-                return
-            raise
+        msg, unreadable = read_frame(raw)
+        if isinstance(msg, dict):  # TransitionChunk
+            self._on_chunk(msg)
+            return
+        self._report_unreadable(unreadable)
         if isinstance(msg, Transition):
             self._on_transition(msg, '"$' in raw)
         elif isinstance(msg, MutationResponse):
             if msg.success and msg.ts:
                 self._observe_ts(decode_ts(msg.ts))
-            req = self._requests.on_response(msg)
+            req = self._on_response(msg)
             if req is not None:  # a failure: roll its optimistic update back now
                 self._refresh_view([], [req.request_id])
         elif isinstance(msg, ActionResponse):
-            self._requests.on_response(msg)
+            self._on_response(msg)
         elif isinstance(msg, AuthError):
             self._on_auth_error(msg)
         elif isinstance(msg, FatalError):
@@ -626,6 +629,33 @@ class ConvexClient:
             raise _Restart(f"FatalError: {msg.error}", client_initiated=False)
         elif isinstance(msg, Ping):
             pass
+
+    def _on_response(self, msg: MutationResponse | ActionResponse) -> Any:
+        try:
+            return self._requests.on_response(msg)
+        except ValueError_ as exc:  # a result that is JSON but not a Convex value
+            self._report_unreadable([Unreadable("request", msg.requestId, str(exc))])
+            return self._requests.on_response(unreadable_response(msg.type, msg.requestId, str(exc)))
+
+    def _report_unreadable(self, parts: Iterable[Unreadable]) -> None:
+        """Log each unreadable part once (until it is readable again): a server that keeps
+        sending it must not flood the log, and the socket stays up."""
+        for part in parts:
+            key = (part.kind, part.ident)
+            if self._unreadable.get(key) == part.reason:
+                continue
+            self._unreadable[key] = part.reason
+            what = "query" if part.kind == "query" else "request"
+            path = self._path_of(part)
+            log.error("the server sent a %s result this client cannot read (%s %s): %s; it fails, "
+                      "everything else goes on", what, what, path, part.reason)
+
+    def _path_of(self, part: Unreadable) -> str:
+        if part.kind == "query":
+            q = self._local.by_id.get(part.ident)
+            return f"{q.udf_path} #{part.ident}" if q is not None else f"#{part.ident}"
+        req = self._requests.inflight.get(part.ident)
+        return f"{req.message.get('udfPath')} #{part.ident}" if req is not None else f"#{part.ident}"
 
     def _on_chunk(self, obj: dict[str, Any]) -> None:
         """TransitionChunk (only real servers, only for huge transitions): parts arrive in
@@ -641,6 +671,13 @@ class ConvexClient:
 
     def _on_transition(self, msg: Transition, has_special: bool) -> None:
         changed_ids = self._remote.transition(msg, decode_values=has_special)
+        if self._remote.unreadable:
+            self._report_unreadable(Unreadable("query", qid, why) for qid, why in self._remote.unreadable)
+        if self._unreadable:
+            for qid in changed_ids:  # read fine this time: a later failure is news again
+                r = self._remote.results.get(qid)
+                if r is None or r.error is None or not r.error.startswith(DECODE_ERROR):
+                    self._unreadable.pop(("query", qid), None)
         self.stats["transitions"] += 1
         self._observe_ts(self._remote.ts)
         local = self._local

@@ -34,8 +34,9 @@ def normalize_args(value: Any) -> Any:
 
 def query_token(udf_path: str, args: dict[str, Any]) -> QueryToken:
     """The identity of a subscription: canonical path + canonical (sorted-key) Convex-JSON args.
-    Never leaves the process."""
-    return udf_path + "|" + dumps(normalize_args(args))
+    Never leaves the process, so text that is not valid Unicode is no reason to raise here:
+    the server answers such arguments with ``INVALID_ARGUMENT``, as for any other client."""
+    return udf_path + "|" + dumps(normalize_args(args), strict_text=False)
 
 
 @dataclass(slots=True)

@@ -16,7 +16,9 @@ from typing import Any
 
 from collab.backend_client.errors import ProtocolError
 from collab.wire.messages import QueryFailed, QueryUpdated, Transition
-from collab.wire.values import decode_ts, json_to_convex
+from collab.wire.values import ValueError_, decode_ts, json_to_convex
+
+DECODE_ERROR = "ClientDecodeError"  # also in frames.py: a result this client could not read
 
 __all__ = ["QueryResult", "Version", "RemoteQuerySet"]
 
@@ -53,6 +55,9 @@ class RemoteQuerySet:
     # The encoded ts of `version`, compared as a string on the hot path (no decode needed).
     version_ts_raw: str = "AAAAAAAAAAA="
     results: dict[int, QueryResult] = field(default_factory=dict)
+    # (query id, why) for each result of the last Transition that was JSON but not a Convex
+    # value: that query fails, the others apply (frames.py handles frames that are not JSON).
+    unreadable: list[tuple[int, str]] = field(default_factory=list)
 
     def transition(self, msg: Transition, decode_values: bool = True) -> list[int]:
         """Apply one Transition; return the query ids whose results changed (or were removed).
@@ -76,21 +81,29 @@ class RemoteQuerySet:
             raise ProtocolError(f"Transition ts went backwards: {v.ts} -> {end_ts}")
         changed: list[int] = []
         results = self.results
+        self.unreadable = []
         for mod in msg.modifications:
-            if isinstance(mod, QueryUpdated):
-                value = json_to_convex(mod.value) if decode_values else mod.value
-                results[mod.queryId] = QueryResult(value=value, log_lines=tuple(mod.logLines))
-            elif isinstance(mod, QueryFailed):
-                has_data = "errorData" in mod.model_fields_set
-                data = json_to_convex(mod.errorData) if has_data else None
+            try:
+                if isinstance(mod, QueryUpdated):
+                    value = json_to_convex(mod.value) if decode_values else mod.value
+                    results[mod.queryId] = QueryResult(value=value, log_lines=tuple(mod.logLines))
+                elif isinstance(mod, QueryFailed):
+                    has_data = "errorData" in mod.model_fields_set
+                    data = json_to_convex(mod.errorData) if has_data else None
+                    results[mod.queryId] = QueryResult(
+                        error=mod.errorMessage,
+                        error_data=data,
+                        has_data=has_data,
+                        log_lines=tuple(mod.logLines),
+                    )
+                else:
+                    results.pop(mod.queryId, None)
+            except ValueError_ as exc:
+                why = str(exc)
                 results[mod.queryId] = QueryResult(
-                    error=mod.errorMessage,
-                    error_data=data,
-                    has_data=has_data,
-                    log_lines=tuple(mod.logLines),
+                    error=f"{DECODE_ERROR}: the server's result for this query could not be read ({why})"
                 )
-            else:
-                results.pop(mod.queryId, None)
+                self.unreadable.append((mod.queryId, why))
             changed.append(mod.queryId)
         self.version = Version(end.querySet, end.identity, end_ts)
         self.version_ts_raw = end.ts

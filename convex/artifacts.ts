@@ -11,6 +11,7 @@ import { internalMutation, type DatabaseReader } from "./_generated/server";
 import { mutation, query } from "./_auth";
 import { fail, invalid } from "./_errors";
 import * as live from "./_live";
+import { rowLimit } from "./_limits";
 import * as lk from "./_lockcore";
 import { finishRun } from "./runs";
 import { audit, checkSlug, cpLen, pyRepr, pyStrip, slugify } from "./_util";
@@ -127,15 +128,38 @@ export const history = query({
   args: { artifactId: v.id("artifacts"), limit: v.optional(v.number()), includeContent: v.optional(v.boolean()) },
   policy: "viewer",
   scope: "artifact",
-  // Versions, newest first (content only with `includeContent`).
+  // Versions, newest first (content only with `includeContent`): the newest `limit` (default
+  // and at most 1000; older ones: `artifacts:historyPage`).
   handler: async (ctx, args) => {
     const q = ctx.db
       .query("versions")
       .withIndex("by_artifact_version", (r) => r.eq("artifactId", args.artifactId))
       .order("desc");
-    const rows = args.limit !== undefined ? await q.take(Math.max(0, Math.trunc(args.limit))) : await q.collect();
+    const rows = await q.take(rowLimit(args.limit, 1000));
     if (args.includeContent) return rows;
     return rows.map(withoutContent);
+  },
+});
+
+export const historyPage = query({
+  args: {
+    artifactId: v.id("artifacts"),
+    numItems: v.number(),
+    cursor: v.union(v.string(), v.null()),
+    includeContent: v.optional(v.boolean()),
+  },
+  policy: "viewer",
+  scope: "artifact",
+  // Every version, newest first, in pages (`{page, isDone, continueCursor}`; content only with
+  // `includeContent`). `numItems` at most 1000.
+  handler: async (ctx, args) => {
+    const result = await ctx.db
+      .query("versions")
+      .withIndex("by_artifact_version", (r) => r.eq("artifactId", args.artifactId))
+      .order("desc")
+      .paginate({ numItems: rowLimit(args.numItems, 0, "numItems"), cursor: args.cursor });
+    const page = args.includeContent ? result.page : result.page.map(withoutContent);
+    return { page, isDone: result.isDone, continueCursor: result.continueCursor };
   },
 });
 

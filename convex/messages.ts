@@ -11,6 +11,7 @@ import type { Doc, Id } from "./_generated/dataModel";
 import type { DatabaseReader, MutationCtx } from "./_generated/server";
 import { mutation, query, type GuardedMutationCtx } from "./_auth";
 import { fail, invalid } from "./_errors";
+import { rowLimit } from "./_limits";
 import * as live from "./_live";
 import { cpLen, cpSlice, getIn, notify, parseMentions, parseRefs, pyStrip } from "./_util";
 import { insertRun } from "./runs";
@@ -291,9 +292,10 @@ export const list = query({
   policy: "viewer",
   scope: "space",
   // The latest `limit` (default 100) messages of the space, or of a thread (its root first),
-  // oldest first. Older pages: `messages:page`.
+  // oldest first; `limit` at most 1000. Older messages: `messages:page` with `before` = the
+  // `_creationTime` of the oldest one here.
   handler: async (ctx, args) => {
-    const limit = Math.max(0, Math.trunc(args.limit ?? DEFAULT_LIMIT));
+    const limit = rowLimit(args.limit, DEFAULT_LIMIT);
     if (args.threadId !== undefined) {
       const threadId = args.threadId;
       const root = await getIn(ctx.db, "messages", threadId);
@@ -317,16 +319,28 @@ export const list = query({
 });
 
 export const page = query({
-  args: { spaceId: v.id("spaces"), numItems: v.number(), cursor: v.union(v.string(), v.null()) },
+  args: {
+    spaceId: v.id("spaces"),
+    numItems: v.number(),
+    cursor: v.union(v.string(), v.null()),
+    order: v.optional(v.union(v.literal("desc"), v.literal("asc"))),
+    before: v.optional(v.number()),
+  },
   policy: "viewer",
   scope: "space",
-  // Newest-first pages for a virtualised log: `{page, isDone, continueCursor}`.
+  // Pages for a virtualised log: `{page, isDone, continueCursor}`, newest first (`order:
+  // "desc"`, the default) or oldest first (`"asc"`: where `Home` starts). `before` (a
+  // `_creationTime`) keeps only older messages: the pages above `messages:list`. Pages are
+  // keyed by creation time, so new messages never shift them; `numItems` at most 1000.
   handler: async (ctx, args) => {
+    const numItems = rowLimit(args.numItems, 0, "numItems");
+    const before = args.before;
     const result = await ctx.db
       .query("messages")
-      .withIndex("by_space", (q) => q.eq("spaceId", args.spaceId))
-      .order("desc")
-      .paginate({ numItems: args.numItems, cursor: args.cursor });
+      .withIndex("by_space", (q) =>
+        before !== undefined ? q.eq("spaceId", args.spaceId).lt("_creationTime", before) : q.eq("spaceId", args.spaceId))
+      .order(args.order ?? "desc")
+      .paginate({ numItems, cursor: args.cursor });
     // The three fields the embedded backend returns (a deployment adds its split hints).
     return { page: result.page, isDone: result.isDone, continueCursor: result.continueCursor };
   },

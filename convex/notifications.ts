@@ -3,16 +3,17 @@
 import { v } from "convex/values";
 import { mutation, query } from "./_auth";
 import { fail } from "./_errors";
+import { rowLimit } from "./_limits";
 import { getIn } from "./_util";
 
 export const list = query({
   args: { unreadOnly: v.optional(v.boolean()), spaceId: v.optional(v.id("spaces")), limit: v.optional(v.number()) },
   policy: "authenticated",
-  // The caller's notifications, newest first (default 50).
+  // The caller's notifications, newest first (default 50, at most 1000).
   handler: async (ctx, args) => {
     const actor = ctx.caller.actor;
     if (actor === null) return [];
-    const limit = Math.max(0, Math.trunc(args.limit ?? 50));
+    const limit = rowLimit(args.limit, 50);
     let q = args.unreadOnly
       ? ctx.db.query("notifications").withIndex("by_actor_read", (r) => r.eq("actorId", actor._id).eq("read", false))
       : ctx.db.query("notifications").withIndex("by_actor", (r) => r.eq("actorId", actor._id));

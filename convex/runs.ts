@@ -12,6 +12,7 @@ import { internalMutation, type MutationCtx } from "./_generated/server";
 import { membership, mutation, query, type GuardedMutationCtx } from "./_auth";
 import { fail, invalid } from "./_errors";
 import * as live from "./_live";
+import { rowLimit } from "./_limits";
 import { audit, cpSlice, getIn, notify } from "./_util";
 import { RUN_STATUS } from "./schema";
 
@@ -347,9 +348,10 @@ export const list = query({
   args: { spaceId: v.id("spaces"), status: v.optional(RUN_STATUS), limit: v.optional(v.number()) },
   policy: "viewer",
   scope: "space",
-  // Runs of a space, newest first (optionally of one status).
+  // Runs of a space, newest first (optionally of one status); `limit` at most 1000. Every run
+  // of a long history: `runs:page`.
   handler: async (ctx, args) => {
-    const limit = Math.max(0, Math.trunc(args.limit ?? 100));
+    const limit = rowLimit(args.limit, 100);
     if (args.status !== undefined) {
       const status = args.status;
       return await ctx.db
@@ -369,6 +371,22 @@ export const list = query({
       );
     }
     return rows.sort((a, b) => b._creationTime - a._creationTime).slice(0, limit);
+  },
+});
+
+export const page = query({
+  args: { spaceId: v.id("spaces"), numItems: v.number(), cursor: v.union(v.string(), v.null()) },
+  policy: "viewer",
+  scope: "space",
+  // Every run of the space, newest first, in pages (`{page, isDone, continueCursor}`) keyed by
+  // creation time: a run changing status stays on its page. `numItems` at most 1000.
+  handler: async (ctx, args) => {
+    const result = await ctx.db
+      .query("runs")
+      .withIndex("by_space", (q) => q.eq("spaceId", args.spaceId))
+      .order("desc")
+      .paginate({ numItems: rowLimit(args.numItems, 0, "numItems"), cursor: args.cursor });
+    return { page: result.page, isDone: result.isDone, continueCursor: result.continueCursor };
   },
 });
 

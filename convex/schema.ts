@@ -344,6 +344,7 @@ export default defineSchema({
     finishedAt: v.optional(v.number()),
   })
     .index("by_space_status", ["spaceId", "status"])
+    .index("by_space", ["spaceId"]) // runs:page: creation order, whatever the status
     .index("by_agent_status", ["agentId", "status"]),
   // --- audit (append-only) ----------------------------------------------------------------------
   audit: defineTable({

@@ -16,6 +16,7 @@ import type { Doc, Id } from "./_generated/dataModel";
 import type { DatabaseReader } from "./_generated/server";
 import { membership, mutation, query, type GuardedMutationCtx } from "./_auth";
 import { fail, invalid } from "./_errors";
+import { rowLimit } from "./_limits";
 import { audit, cpLen, getIn, pyG, pyStrip } from "./_util";
 import { commitVersion } from "./_versions";
 import { finishRun, insertRun } from "./runs";
@@ -514,9 +515,10 @@ export const forArtifact = query({
   policy: "viewer",
   scope: "artifact",
   // The artifact's rounds, newest first (at most `limit`, default 50), each with its variations
-  // counted by status and its number of stars (no content).
+  // counted by status and its number of stars (no content). `limit` is a positive integer;
+  // above 200 it is served as 200 (each round costs a few reads).
   handler: async (ctx, args) => {
-    const limit = Math.trunc(Math.min(Math.max(args.limit ?? 50, 1), 200));
+    const limit = Math.min(rowLimit(args.limit, 50), 200);
     const rounds = await ctx.db
       .query("variationRounds")
       .withIndex("by_artifact", (q) => q.eq("artifactId", args.artifactId))

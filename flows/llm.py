@@ -34,6 +34,7 @@ from collab.flows.errors import (
     ProviderTimeout,
     RateLimited,
 )
+from collab.wire.validity import clean_text
 
 __all__ = [
     "DEFAULT_TEMPERATURE",
@@ -244,6 +245,9 @@ async def stream_completion(
                         finish_reason = choice.finish_reason
                     text = getattr(choice.delta, "content", None)
                     if text:
+                        # A provider can stream a lone surrogate; unsendable, so U+FFFD instead
+                        # of a write the server refuses mid-run (wire/validity.py).
+                        text = clean_text(text)
                         parts.append(text)
                         yield TokenChunk(text)
         except _Cancelled:

@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
+# A plain JSON number the receiver does arithmetic on: NaN, Infinity and overflowing literals
+# (``1e999``) are not numbers a strict JSON parser accepts, so they are refused at the edge.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Msg(BaseModel):
@@ -29,7 +32,7 @@ class Connect(_Msg):
     connectionCount: U32
     lastCloseReason: str | None = None
     maxObservedTimestamp: str | None = None
-    clientTs: float | None = None
+    clientTs: Finite | None = None
 
 
 class QueryAdd(_Msg):
@@ -135,7 +138,7 @@ class Transition(_Msg):
     startVersion: StateVersion
     endVersion: StateVersion
     modifications: list[StateModification]
-    clientClockSkew: float | None = None
+    clientClockSkew: float | None = None  # unused by the client: accepted as it comes
     serverTs: int | None = None
 
 

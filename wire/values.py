@@ -18,8 +18,11 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 import struct
 from typing import Any
+
+from collab.wire.validity import check_text, find_invalid
 
 __all__ = [
     "Int64",
@@ -36,6 +39,12 @@ __all__ = [
 ]
 
 MAX_ARRAY_LEN = 8192
+# In json.dumps output (ensure_ascii): a high surrogate escape not followed by a low one, or a
+# low one not preceded by a high one. Starts with a literal, so the scan is one fast C pass.
+_LONE_SURROGATE_ESCAPE = re.compile(
+    r"\\ud(?:[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})"
+    r"|[c-f][0-9a-f]{2}(?<!\\ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}))"
+)
 MAX_DEPTH = 64
 _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
@@ -84,7 +93,8 @@ def check_field_name(name: Any) -> str:
 
 
 def convex_to_json(value: Any, _depth: int = 0) -> Any:
-    """Python value -> JSON-serialisable structure in Convex-JSON form."""
+    """Python value -> JSON-serialisable structure in Convex-JSON form. Strings are taken as
+    they are; :func:`dumps` additionally refuses text that is not valid Unicode."""
     if _depth > MAX_DEPTH:
         raise ValueError_(f"value nested deeper than {MAX_DEPTH}")
     if value is None or value is True or value is False or isinstance(value, str):
@@ -140,9 +150,24 @@ def json_to_convex(value: Any, _depth: int = 0) -> Any:
     return value
 
 
-def dumps(value: Any) -> str:
-    """Encode a Python value as canonical Convex-JSON text (sorted keys, compact)."""
-    return json.dumps(convex_to_json(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
+def dumps(value: Any, *, strict_text: bool = True) -> str:
+    """Encode a Python value as canonical Convex-JSON text (sorted keys, compact).
+
+    With ``strict_text`` (the default, and what the server uses for every document it stores
+    and every result it sends) a string that is not valid Unicode raises :class:`ValueError_`
+    naming where it is: such a value could not be read back by a strict JSON parser (the
+    official clients), so it must be neither stored nor sent (wire/validity.py)."""
+    encoded = convex_to_json(value)
+    text = json.dumps(encoded, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    # ensure_ascii writes a character outside the BMP as a high+low pair of \udXXX escapes and a
+    # lone surrogate as a lone escape: one regex pass tells them apart. It is exact unless the
+    # text holds an escaped backslash before "ud" (a string with a literal backslash-u-d in it);
+    # then, and when it finds something, the walk decides and names the field.
+    if strict_text and "\\ud" in text and ("\\\\ud" in text or _LONE_SURROGATE_ESCAPE.search(text)):
+        problem = find_invalid(encoded, MAX_DEPTH + 1, numbers=False)
+        if problem is not None:
+            raise ValueError_(f"the string at {problem.field} {problem.what}")
+    return text
 
 
 def loads(text: str | bytes) -> Any:

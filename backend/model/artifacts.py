@@ -14,6 +14,7 @@ from collab.backend.model import _live
 from collab.backend.model import _lockcore as lk
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail, invalid
+from collab.backend.model._limits import row_limit
 from collab.backend.model._util import audit, check_slug, slugify
 from collab.backend.model._versions import MAX_CONTENT, check_content, commit_version
 from collab.backend.model.runs import finish_run
@@ -87,13 +88,27 @@ def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
 @query(args={"artifactId": v.id("artifacts"), "limit": v.optional(v.number()),
              "includeContent": v.optional(v.boolean())}, policy="viewer", scope="artifact")
 def history(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
-    """Versions, newest first (content only with ``includeContent``)."""
+    """Versions, newest first (content only with ``includeContent``): the newest ``limit``
+    (default and at most 1000; older ones: ``artifacts:historyPage``)."""
     q = ctx.db.query("versions").with_index(
         "by_artifact_version", lambda r: r.eq("artifactId", args["artifactId"])).order("desc")
-    rows = q.take(int(args["limit"])) if "limit" in args else q.collect()
+    rows = q.take(row_limit(args, 1000))
     if args.get("includeContent"):
         return rows
     return [{k: val for k, val in r.items() if k != "content"} for r in rows]
+
+
+@query(args={"artifactId": v.id("artifacts"), "numItems": v.number(), "cursor": v.union(v.string(), v.null()),
+             "includeContent": v.optional(v.boolean())}, policy="viewer", scope="artifact")
+def historyPage(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Every version, newest first, in pages (``{page, isDone, continueCursor}``; content only
+    with ``includeContent``). ``numItems`` at most 1000."""
+    result = ctx.db.query("versions").with_index(
+        "by_artifact_version", lambda r: r.eq("artifactId", args["artifactId"])).order("desc").paginate(
+        {"numItems": row_limit(args, 0, field="numItems"), "cursor": args["cursor"]})
+    if not args.get("includeContent"):
+        result["page"] = [{k: val for k, val in r.items() if k != "content"} for r in result["page"]]
+    return result
 
 
 def _version_row(ctx: Any, artifact_id: str, version: float) -> dict[str, Any]:

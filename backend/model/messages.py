@@ -16,6 +16,7 @@ from typing import Any
 from collab.backend.model import _live
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail, invalid
+from collab.backend.model._limits import row_limit
 from collab.backend.model._util import get_in, notify, parse_mentions, parse_refs
 from collab.backend.model import _usage
 from collab.backend.model.runs import insert_run
@@ -196,8 +197,9 @@ def finish(ctx: Any, args: dict[str, Any]) -> None:
              "limit": v.optional(v.number())}, policy="viewer", scope="space")
 def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """The latest ``limit`` (default 100) messages of the space, or of a thread (its root
-    first), oldest first. Older pages: ``messages:page``."""
-    limit = int(args.get("limit", DEFAULT_LIMIT))
+    first), oldest first; ``limit`` at most 1000. Older messages: ``messages:page`` with
+    ``before`` = the ``_creationTime`` of the oldest one here."""
+    limit = row_limit(args, DEFAULT_LIMIT)
     if "threadId" in args:
         root = get_in(ctx, "messages", args["threadId"])
         if root is None or root["spaceId"] != args["spaceId"]:
@@ -210,13 +212,22 @@ def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     return rows[::-1]
 
 
-@query(args={"spaceId": v.id("spaces"), "numItems": v.number(), "cursor": v.union(v.string(), v.null())},
+@query(args={"spaceId": v.id("spaces"), "numItems": v.number(), "cursor": v.union(v.string(), v.null()),
+             "order": v.optional(v.union(v.literal("desc"), v.literal("asc"))), "before": v.optional(v.number())},
        policy="viewer", scope="space")
 def page(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Newest-first pages for a virtualised log: ``{page, isDone, continueCursor}``."""
-    return ctx.db.query("messages").with_index(
-        "by_space", lambda q: q.eq("spaceId", args["spaceId"])).order("desc").paginate(
-        {"numItems": args["numItems"], "cursor": args["cursor"]})
+    """Pages for a virtualised log: ``{page, isDone, continueCursor}``, newest first (``order:
+    "desc"``, the default) or oldest first (``"asc"``: where ``Home`` starts). ``before`` (a
+    ``_creationTime``) keeps only older messages: the pages above ``messages:list``. Pages are
+    keyed by creation time, so new messages never shift them; ``numItems`` at most 1000."""
+    num = row_limit(args, 0, field="numItems")
+
+    def below(q: Any) -> Any:
+        q = q.eq("spaceId", args["spaceId"])
+        return q.lt("_creationTime", args["before"]) if "before" in args else q
+
+    return ctx.db.query("messages").with_index("by_space", below).order(args.get("order", "desc")).paginate(
+        {"numItems": num, "cursor": args["cursor"]})
 
 
 @mutation(args={"messageId": v.id("messages"), "decision": v.boolean()}, policy="editor", scope="message")

@@ -7,6 +7,7 @@ from typing import Any
 
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail
+from collab.backend.model._limits import row_limit
 from collab.backend.model._util import get_in
 from collab.backend.validators import v
 
@@ -14,11 +15,11 @@ from collab.backend.validators import v
 @query(args={"unreadOnly": v.optional(v.boolean()), "spaceId": v.optional(v.id("spaces")),
              "limit": v.optional(v.number())}, policy="authenticated")
 def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
-    """The caller's notifications, newest first (default 50)."""
+    """The caller's notifications, newest first (default 50, at most 1000)."""
     actor = ctx.caller.actor
     if actor is None:
         return []
-    limit = int(args.get("limit", 50))
+    limit = row_limit(args, 50)
     if args.get("unreadOnly"):
         q = ctx.db.query("notifications").with_index(
             "by_actor_read", lambda r: r.eq("actorId", actor["_id"]).eq("read", False))

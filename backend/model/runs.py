@@ -15,6 +15,7 @@ from collab.backend.functions import internal_mutation
 from collab.backend.model import _errors as err
 from collab.backend.model import _live, _usage
 from collab.backend.model._auth import membership, mutation, query
+from collab.backend.model._limits import row_limit
 from collab.backend.model._util import audit, get_in, notify
 from collab.backend.model.schema import RUN_STATUS
 from collab.backend.validators import v
@@ -235,8 +236,9 @@ def get(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 @query(args={"spaceId": v.id("spaces"), "status": v.optional(RUN_STATUS), "limit": v.optional(v.number())},
        policy="viewer", scope="space")
 def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
-    """Runs of a space, newest first (optionally of one status)."""
-    limit = int(args.get("limit", 100))
+    """Runs of a space, newest first (optionally of one status); ``limit`` at most 1000. Every
+    run of a long history: ``runs:page``."""
+    limit = row_limit(args, 100)
     if "status" in args:
         return ctx.db.query("runs").with_index(
             "by_space_status", lambda q: q.eq("spaceId", args["spaceId"]).eq("status", args["status"])
@@ -247,6 +249,15 @@ def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
             "by_space_status", lambda q, s=status: q.eq("spaceId", args["spaceId"]).eq("status", s)
         ).order("desc").take(limit)
     return sorted(rows, key=lambda r: r["_creationTime"], reverse=True)[:limit]
+
+
+@query(args={"spaceId": v.id("spaces"), "numItems": v.number(), "cursor": v.union(v.string(), v.null())},
+       policy="viewer", scope="space")
+def page(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Every run of the space, newest first, in pages (``{page, isDone, continueCursor}``) keyed
+    by creation time: a run changing status stays on its page. ``numItems`` at most 1000."""
+    return ctx.db.query("runs").with_index("by_space", lambda q: q.eq("spaceId", args["spaceId"])).order(
+        "desc").paginate({"numItems": row_limit(args, 0, field="numItems"), "cursor": args["cursor"]})
 
 
 @internal_mutation(args={"runId": v.id("runs"), "attempt": v.number()})

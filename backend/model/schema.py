@@ -378,6 +378,7 @@ schema = define_schema(
             }
         )
         .index("by_space_status", ["spaceId", "status"])
+        .index("by_space", ["spaceId"])  # runs:page: creation order, whatever the status
         .index("by_agent_status", ["agentId", "status"]),
         # --- usage and cost of agent runs ---------------------------------------------------------
         # One row per (space, agent): running totals since the space began, updated when a run

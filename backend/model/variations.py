@@ -18,6 +18,7 @@ from typing import Any
 
 from collab.backend.model import _errors as err
 from collab.backend.model._auth import membership, mutation, query
+from collab.backend.model._limits import row_limit
 from collab.backend.model._util import audit, get_in
 from collab.backend.model._versions import commit_version
 from collab.backend.model.runs import finish_run, insert_run
@@ -343,8 +344,9 @@ def _summary(ctx: Any, rnd: dict[str, Any]) -> dict[str, Any]:
 @query(args={"artifactId": v.id("artifacts"), "limit": v.optional(v.number())}, policy="viewer", scope="artifact")
 def forArtifact(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """The artifact's rounds, newest first (at most ``limit``, default 50), each with its
-    variations counted by status and its number of stars (no content)."""
-    limit = int(min(max(args.get("limit", 50), 1), 200))
+    variations counted by status and its number of stars (no content). ``limit`` is a positive
+    integer; above 200 it is served as 200 (each round costs a few reads)."""
+    limit = min(row_limit(args, 50), 200)
     rounds = ctx.db.query("variationRounds").with_index(
         "by_artifact", lambda q: q.eq("artifactId", args["artifactId"])).order("desc").take(limit)
     return [_summary(ctx, r) for r in rounds]

@@ -11,6 +11,7 @@ import type {
 } from "convex/server";
 import type * as _auth from "../_auth.js";
 import type * as _errors from "../_errors.js";
+import type * as _limits from "../_limits.js";
 import type * as _live from "../_live.js";
 import type * as _lockcore from "../_lockcore.js";
 import type * as _util from "../_util.js";
@@ -32,6 +33,7 @@ import type * as variations from "../variations.js";
 declare const fullApi: ApiFromModules<{
   "_auth": typeof _auth;
   "_errors": typeof _errors;
+  "_limits": typeof _limits;
   "_live": typeof _live;
   "_lockcore": typeof _lockcore;
   "_util": typeof _util;

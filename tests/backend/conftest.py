@@ -8,6 +8,7 @@ import pytest
 from collab.backend.server import ServerOptions
 from collab.backend.sync import Limits
 from collab.backend.testing import RunningBackend, running_backend
+from tests.backend.strict import audit_server_output  # noqa: F401 - autouse: every frame parsed strictly
 
 
 @pytest.fixture

@@ -60,6 +60,7 @@ ARGS: dict[str, Callable[[W], dict[str, Any]]] = {
     "artifacts:get": lambda w: {"artifactId": w["artifact"]},
     "artifacts:list": lambda w: {"spaceId": w["space"]},
     "artifacts:history": lambda w: {"artifactId": w["artifact"]},
+    "artifacts:historyPage": lambda w: {"artifactId": w["artifact"], "numItems": 10, "cursor": None},
     "artifacts:version": lambda w: {"artifactId": w["artifact"], "version": 1},
     "artifacts:save": lambda w: {"artifactId": w["locked"], "token": 2, "content": "new"},
     "artifacts:restore": lambda w: {"artifactId": w["locked"], "token": 2, "version": 1},
@@ -97,6 +98,7 @@ ARGS: dict[str, Callable[[W], dict[str, Any]]] = {
     "runs:get": lambda w: {"runId": w["run"]},
     "runs:list": lambda w: {"spaceId": w["space"]},
     "runs:active": lambda w: {"spaceId": w["space"]},
+    "runs:page": lambda w: {"spaceId": w["space"], "numItems": 10, "cursor": None},
     "runs:pending": lambda w: {},
     "runs:retry": lambda w: {"runId": w["run"]},
     "runs:cancelAll": lambda w: {"spaceId": w["space"]},
@@ -123,6 +125,7 @@ ARGS: dict[str, Callable[[W], dict[str, Any]]] = {
     "variations:forArtifact": lambda w: {"artifactId": w["locked"]},
     "variations:round": lambda w: {"roundId": w["round"]},
     "audit:list": lambda w: {"spaceId": w["space"]},
+    "audit:page": lambda w: {"spaceId": w["space"], "numItems": 10, "cursor": None},
     "notifications:list": lambda w: {},
     "notifications:markRead": lambda w: {},
 }

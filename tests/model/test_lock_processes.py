@@ -29,6 +29,19 @@ def call(url: str, token: str, kind: str, path: str, args: dict[str, Any]) -> An
     return body["value"]
 
 
+def whole_audit_log(url: str, token: str, space: str, artifact: str) -> list[dict[str, Any]]:
+    """Every audit row of the artifact, oldest first (audit:list serves at most 1000)."""
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        got = call(url, token, "query", "audit:page",
+                   {"spaceId": space, "artifactId": artifact, "numItems": 1000, "cursor": cursor})
+        rows += got["page"]
+        if got["isDone"]:
+            return rows[::-1]
+        cursor = got["continueCursor"]
+
+
 def setup_space(b: BackendProcess, handles: list[tuple[str, bool]]) -> tuple[str, str, dict[str, str]]:
     owner = b.mint_token("owner")
     space = call(b.url, owner, "mutation", "spaces:create", {"name": "contention"})
@@ -63,8 +76,7 @@ def test_contention_no_overlap_fifo(tmp_path: Path) -> None:
             assert p.returncode == 0, err.decode()[-3000:]
             results.append(json.loads(out))
         elapsed = time.monotonic() - t0
-        events = call(b.url, tokens["owner"], "query", "audit:list",
-                      {"spaceId": space, "artifactId": artifact, "limit": 1_000_000})[::-1]
+        events = whole_audit_log(b.url, tokens["owner"], space, artifact)
         final = call(b.url, tokens["owner"], "query", "artifacts:get", {"artifactId": artifact})
 
     total = CLIENTS * CYCLES
