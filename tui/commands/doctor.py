@@ -89,17 +89,24 @@ def _models(r: Report, config: "object") -> None:
         if problem:
             r.line(False, f"model of @{agent.handle}", problem)
         elif spec.model.startswith("local/"):
-            ok = _local_weights()
-            r.line(ok, f"model of @{agent.handle}", f"{spec.model} (offline)" + ("" if ok else
-                   ": llama-cpp-python or the weights package is missing"))
+            problem = _local_model_problem(spec.model)
+            r.line(problem is None, f"model of @{agent.handle}",
+                   f"{spec.model} (offline)" + (f": {problem}" if problem else ""))
         else:
             r.line(True, f"model of @{agent.handle}", spec.model)
 
 
-def _local_weights() -> bool:
-    import importlib.util
+def _local_model_problem(model: str) -> str | None:
+    """Why a ``local/...`` model cannot run here (with how to fix it), or None."""
+    from collab.flows.local_model import LocalModelUnavailable, binding_available, find_weights
 
-    return importlib.util.find_spec("llama_cpp") is not None
+    if not binding_available():
+        return "its runtime is not installed: pip install xllamacpp"
+    try:
+        find_weights(model)
+    except LocalModelUnavailable as exc:
+        return str(exc)
+    return None
 
 
 def _terminal(r: Report) -> None:
