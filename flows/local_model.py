@@ -62,8 +62,8 @@ DEFAULT_LOCAL_MODEL = "local/smollm2"
 N_CTX = 4096
 DEFAULT_MAX_TOKENS = 512
 # Prompt tokens evaluated per llama.cpp step. A cancel is seen between steps, so this bounds how
-# long a cancelled long prompt keeps the model busy: ~0.3 s at the ~200 prompt tokens/s of one
-# busy core here. Smaller steps measured no slower for this model (docs/LOCAL_MODEL.md).
+# long a cancelled long prompt keeps the model busy: 0.2-0.6 s at the 100-300 prompt tokens/s
+# of one core here. Steps of 32 to 512 tokens read the prompt equally fast (docs/LOCAL_MODEL.md).
 PROMPT_STEP = 64
 
 
@@ -139,11 +139,11 @@ def find_weights(model: str = DEFAULT_LOCAL_MODEL) -> Path:
 
 
 def generation_threads() -> int:
-    """Threads for generating: all cores but one (at least one). Measured on 2 cores with other
-    work running: 1 thread gives more tokens/s than 2, because llama.cpp's threads spin-wait on
-    each other and lose whenever the backend or the TUI takes a core; the spare core also keeps
-    the app's frame time intact. ``COLLAB_LOCAL_MODEL_THREADS`` overrides. (The prompt, which is
-    compute-bound and short, is evaluated with every core.)"""
+    """Threads for llama.cpp: all cores but one (at least one), for generating and for reading
+    the prompt. Measured on 2 cores with other work running: 1 thread gives more tokens/s than
+    2 (80-85 vs 28-62 generating; 50-137 vs 17-99 prompt tokens/s), because llama.cpp's threads
+    spin-wait on each other and lose whenever the backend or the TUI takes a core; the spare
+    core also keeps the app's frame time intact. ``COLLAB_LOCAL_MODEL_THREADS`` overrides."""
     override = os.environ.get("COLLAB_LOCAL_MODEL_THREADS", "").strip()
     if override.isdigit() and int(override) > 0:
         return int(override)
@@ -313,7 +313,7 @@ class _Engine:
         params.n_batch = PROMPT_STEP
         params.n_ubatch = PROMPT_STEP
         params.cpuparams.n_threads = generation_threads()
-        params.cpuparams_batch.n_threads = os.cpu_count() or 1
+        params.cpuparams_batch.n_threads = generation_threads()  # the prompt too: see there
         params.warmup = False  # the load holds the GIL: keep it short
         params.fit_params = False  # fits layers to GPU memory; CPU only here
         params.verbosity = -1  # llama.cpp logs to stderr, which may be the TUI's terminal
