@@ -2,7 +2,7 @@
 -> llama.cpp): load time; time to first token and tokens/s for a short question and for a
 discussion-sized prompt built by ``flows.prompts`` (~450 tokens, a new prefix each run, so
 nothing comes from llama.cpp's prompt cache); and how long a run cancelled while its prompt is
-being read keeps the model busy (the next run's wait, less a normal first token). Medians over
+being read keeps the model busy (from the cancel until the model is free). Medians over
 ``--runs``. ``--samples`` also prints the replies to a fixed set of flow prompts (a discussion
 reply, a revision, three variations) with their speed, for comparing weights.
 
@@ -145,20 +145,30 @@ async def speed(model: str, runs: int, max_tokens: int) -> None:
           f"{median(long, 'tps'):5.1f} tokens/s   ({prompt} prompt tokens: "
           f"{prompt / median(long, 'ttft'):.0f} prompt tokens/s)")
 
-    # Cancel while the prompt is being read, then ask the short question at once: its wait beyond
-    # a normal first token is how long the cancelled run kept the model.
+    # Cancel while the prompt is being read; then wait until the model is free again.
     held: list[float] = []
     for i in range(runs):
         cancel = asyncio.Event()
         task = asyncio.create_task(one(model, discussion(f"cancel {i} {time.time_ns()}"),
                                        max_tokens=max_tokens, cancel=cancel))
-        await asyncio.sleep(0.5)
+        while not model_busy():
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.3)  # into the prompt
+        cancelled_at = loop.time()
         cancel.set()
         await task
-        after = await one(model, [{"role": "user", "content": f"Say hello ({i})."}], max_tokens=8)
-        held.append(max(0.0, after["ttft"] - median(short, "ttft")))
+        while model_busy():
+            await asyncio.sleep(0.005)
+        held.append(loop.time() - cancelled_at)
     print(f"cancel mid-prompt   model busy {statistics.median(held):5.2f} s after the cancel "
           f"(max {max(held):.2f} s)")
+
+
+def model_busy() -> bool:
+    engine = getattr(local_model, "engine", None)
+    if engine is not None:
+        return bool(engine.busy)
+    return bool(local_model._engine._lock.locked())  # the previous engine: its lock tells
 
 
 async def samples(model: str, max_tokens: int) -> None:
