@@ -4,7 +4,8 @@
   ``Usage``, ``warm_up``.
 - ``errors``: the user-facing failures of a model call (``MissingApiKey``, ``RateLimited``, ...).
 - ``cadence``: ``StreamBatcher``, the UI and persistence streaming cadences.
-- ``local_model``: the offline default model (llama.cpp as litellm provider ``local/``).
+- ``local_model``, ``local_provider``: the offline default model (llama.cpp, from the prebuilt
+  xllamacpp wheel, as litellm provider ``local/``).
 - ``worker``, ``discussion``, ``edit``, ``live``, ``prompts``, ``context``: the run worker and the
   agent flows (docs/AGENTS.md).
 - ``testing``: the loopback OpenAI-compatible server and a virtual clock, for tests and bench.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from collab.backend_client.api import api
 from collab.config import load_config_text
-from collab.flows.local_model import llama_cpp_available
+from collab.flows.local_model import binding_available
 
 from tests.flows._world import worker, world
 
@@ -17,7 +17,7 @@ pytestmark = [
     pytest.mark.timeout(240),
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:.*is using the `ReadOnly` qualifier:UserWarning"),
-    pytest.mark.skipif(not llama_cpp_available(), reason="llama_cpp is not importable"),
+    pytest.mark.skipif(not binding_available(), reason="llama_cpp is not importable"),
 ]
 
 

@@ -2,8 +2,8 @@
 HOME in tmux, ends on the space screen with the default agents present.
 
 The command is read from README.md (the first ``sh`` block under "Install and run"), so the
-README and this test cannot drift apart. It installs into a fresh venv; pip's cache makes that
-about a minute once the suite's own install has built llama-cpp-python.
+README and this test cannot drift apart. It installs into a fresh venv, from wheels only (pip's
+cache holds them once the suite's own install ran).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_readme_install_and_run_lands_on_space_with_agents(tmp_path: Path) -> No
     try:
         env = tmux.env("alice")
         env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
-        # A fresh HOME, but pip's own cache: the wheels the suite's install already built.
+        # A fresh HOME, but pip's own cache: the wheels the suite's install already fetched.
         env["PIP_CACHE_DIR"] = os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache" / "pip")
         envs = " ".join(f"{k}={v}" for k, v in env.items())
         subprocess.run(["tmux", "-S", tmux.socket, "new-session", "-d", "-s", name, "-x", "80", "-y", "24",
