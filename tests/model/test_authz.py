@@ -112,6 +112,17 @@ ARGS: dict[str, Callable[[W], dict[str, Any]]] = {
         {"variationId": w["variation1"], "range": {"start": 0, "end": 1}}]},
     "variations:forArtifact": lambda w: {"artifactId": w["locked"]},
     "variations:round": lambda w: {"roundId": w["round"]},
+    "pipelines:start": lambda w: {"artifactId": w["artifact"], "flow": "writing", "stages": [
+        {"name": "draft", "actor": "ada"}, {"name": "polish", "actor": "human", "approver": "auto"}]},
+    "pipelines:submit": lambda w: {"pipelineId": w["pipeHuman"], "stageRunId": w["pipeHumanRun"], "token": 1,
+                                   "content": "my draft"},
+    "pipelines:approve": lambda w: {"pipelineId": w["pipeReview"], "stageRunId": w["pipeReviewRun"]},
+    "pipelines:reject": lambda w: {"pipelineId": w["pipeReview"], "stageRunId": w["pipeReviewRun"],
+                                   "reason": "too long"},
+    "pipelines:cancel": lambda w: {"pipelineId": w["pipeReview"]},
+    "pipelines:retry": lambda w: {"pipelineId": w["pipeFailed"]},
+    "pipelines:get": lambda w: {"pipelineId": w["pipeReview"]},
+    "pipelines:forArtifact": lambda w: {"artifactId": w["reviewed"]},
     "audit:list": lambda w: {"spaceId": w["space"]},
     "notifications:list": lambda w: {},
     "notifications:markRead": lambda w: {},
@@ -161,12 +172,33 @@ def _world(tmp_root: Path) -> dict[str, Any]:
     h.call("proposals:open", {"proposalId": variants[0]["proposalId"], "key": "v" * 16}, AGENT)
     h.call("proposals:finish", {"proposalId": variants[0]["proposalId"], "status": "done",
                                 "content": "line one\nline two"}, AGENT)
+    pipes = _pipelines(h, space, owner)
     h.close()
     _WORLD.update(path=path, space=space, code=code, artifact=artifact, locked=locked, orphan=orphan,
                   message=message, streaming=streaming, actors=actors, run=run, stream=stream,
                   round=rnd["roundId"], variation1=variants[0]["variationId"],
-                  proposal1=variants[0]["proposalId"], proposal2=variants[1]["proposalId"])
+                  proposal1=variants[0]["proposalId"], proposal2=variants[1]["proposalId"], **pipes)
     return _WORLD
+
+
+def _pipelines(h: Harness, space: str, owner: Identity) -> dict[str, Any]:
+    """Three pipelines: one whose agent stage awaits a human's review, one failed (its stage's
+    run was cancelled), one whose human stage the owner is working on (lock token 1)."""
+    made: dict[str, Any] = {}
+    for name, actor in (("Reviewed", "ada"), ("Broken", "ada"), ("Human", "human")):
+        art = h.call("artifacts:create", {"spaceId": space, "title": name, "kind": "document", "content": "c"}, owner)
+        got = h.call("pipelines:start", {"artifactId": art, "stages": [{"name": "draft", "actor": actor}]}, owner)
+        made[name] = (art, got["pipelineId"], got["stageRunId"])
+    art, pid, sr = made["Reviewed"]
+    token = h.call("locks:acquire", {"artifactId": art}, AGENT)["token"]
+    prop = h.call("pipelines:get", {"pipelineId": pid}, owner)["runs"][0]["proposalId"]
+    h.call("proposals:open", {"proposalId": prop, "key": "q" * 16, "token": token}, AGENT)
+    h.call("pipelines:submit", {"pipelineId": pid, "stageRunId": sr, "token": token, "content": "drafted"}, AGENT)
+    _, broken, _ = made["Broken"]
+    h.call("runs:cancel", {"runId": h.call("pipelines:get", {"pipelineId": broken}, owner)["runs"][0]["runId"]}, owner)
+    h.call("locks:acquire", {"artifactId": made["Human"][0]}, owner)
+    return {"reviewed": art, "pipeReview": pid, "pipeReviewRun": sr, "pipeFailed": broken,
+            "pipeHuman": made["Human"][1], "pipeHumanRun": made["Human"][2]}
 
 
 def test_every_public_function_has_a_policy() -> None:
