@@ -25,38 +25,16 @@ from collab.backend.database import UNDEFINED
 from collab.backend.model import _lockcore as lk
 from collab.backend.model._errors import fail
 from collab.backend.model._util import audit, get_in, notify
+from collab.wire.roles import AUTO, HUMAN, describe, matches
+from collab.wire.roles import is_agent_role as is_agent_spec
+
 
 HOLDING = ("running", "awaitingReview", "failed")  # the pipeline holds the artifact
 AGENT_RUN_KINDS = ("stage", "review")
-HUMAN = "human"
-AUTO = "auto"
 
 
 # ---------------------------------------------------------------------------- who
-
-
-def is_agent_spec(spec: str) -> bool:
-    return spec not in (HUMAN, AUTO) and not spec.startswith(HUMAN + ":")
-
-
-def matches(spec: str, kind: str, handle: str) -> bool:
-    """Does an actor of ``kind`` / ``handle`` fill the role ``spec`` (an agent handle,
-    ``human`` = any human editor, ``human:<handle>``; ``auto`` is nobody)?"""
-    if spec == AUTO:
-        return False
-    if spec == HUMAN:
-        return kind == "human"
-    if spec.startswith(HUMAN + ":"):
-        return kind == "human" and handle == spec.split(":", 1)[1]
-    return kind == "agent" and handle == spec
-
-
-def describe(spec: str) -> str:
-    if spec == HUMAN:
-        return "a human editor"
-    if spec == AUTO:
-        return "nobody (auto-approved)"
-    return "@" + spec.split(":", 1)[-1]
+# (the role rule is the wire's, so the app offers the keys to exactly who may use them)
 
 
 def editors(ctx: Any, space_id: str) -> list[dict[str, Any]]:

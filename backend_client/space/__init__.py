@@ -2,7 +2,7 @@
 the panes (``screens/``, ``widgets/``) and by the agents (``flows/``) alike. No Textual.
 
 - ``session``: :class:`SpaceSession` (who, where, connection, presence) and ``open_session``;
-- ``artifacts`` / ``discussion``: the facades of those views;
+- ``artifacts`` / ``discussion`` / ``pipeline``: the facades of those views;
 - ``locks``: :class:`LockHold`, the fenced, leased hold of an artifact's lock;
 - ``errors``: error codes and their sentences; ``streams``: live tails joined with durable
   text; ``diff``: line diffs; ``presence``: the heartbeat job.
@@ -13,6 +13,7 @@ from collab.backend_client.space.diff import DiffLine, diff_lines, side_by_side
 from collab.backend_client.space.discussion import DiscussionView, split_command
 from collab.backend_client.space.errors import FENCE_LOST, RUN_OVER, LockConflict, Queued, error_code, error_text
 from collab.backend_client.space.locks import LeasePolicy, LockHold
+from collab.backend_client.space.pipeline import PipelineView, StageView, pipeline_flows, stage_output, track, track_line
 from collab.backend_client.space.session import Clock, Reviver, SpaceSession, open_session
 from collab.backend_client.space.streams import draft_row_matches, merge, rows_by_message
 
@@ -26,9 +27,11 @@ __all__ = [
     "LeasePolicy",
     "LockConflict",
     "LockHold",
+    "PipelineView",
     "Queued",
     "Reviver",
     "SpaceSession",
+    "StageView",
     "diff_lines",
     "draft_row_matches",
     "error_code",
@@ -36,7 +39,11 @@ __all__ = [
     "kind_for_title",
     "merge",
     "open_session",
+    "pipeline_flows",
     "rows_by_message",
     "side_by_side",
     "split_command",
+    "stage_output",
+    "track",
+    "track_line",
 ]

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "DiscussionView", "split_command"]
 
 # Composer commands: "/revise @edwin #test-plan tighten the intro" asks the mentioned agents to
-# revise the artifact (under its lock) instead of replying in the thread.
-COMMANDS = {"/revise": "revise", "/edit": "revise"}
+# revise the artifact (under its lock) instead of replying in the thread; "/pipeline writing
+# #test-plan" sends the artifact through a flow's pipeline (docs/PIPELINE.md).
+COMMANDS = {"/revise": "revise", "/edit": "revise", "/pipeline": "pipeline"}
 
 
 def split_command(body: str) -> tuple[str, str]:
@@ -26,7 +27,12 @@ def split_command(body: str) -> tuple[str, str]:
     head, _, rest = body.partition(" ")
     task = COMMANDS.get(head.lower())
     if task is None:
-        raise ValueError(f"Unknown command {head}: try /revise @agent #artifact what to change")
+        raise ValueError(f"Unknown command {head}: try /revise @agent #artifact what to change, "
+                         "or /pipeline <flow> #artifact")
+    if task == "pipeline":
+        if not rest.strip() or rest.strip().startswith("#"):
+            raise ValueError(f"{head} needs a flow, e.g. {head} writing #test-plan")
+        return task, rest.strip()
     if "@" not in rest:
         raise ValueError(f"{head} needs an @agent to do it, e.g. {head} @edwin #test-plan make it shorter")
     return task, rest.strip()
@@ -36,6 +42,7 @@ class DiscussionView:
     def __init__(self, session: SpaceSession) -> None:
         self.session = session
         self.client = session.client
+        self.notice: str | None = None  # what the last command did, for the pane to say
 
     # ------------------------------------------------------------------ live queries
 
@@ -63,9 +70,16 @@ class DiscussionView:
 
     async def send(self, typed: str) -> str:
         """What the composer sends: a plain message, or a command (``/revise @agent ...``; with
-        no ``#artifact`` it revises the artifact this terminal shows). ValueError for a bad
+        no ``#artifact`` it revises the artifact this terminal shows; ``/pipeline <flow>
+        [#artifact]`` starts a pipeline, and ``notice`` says so). ValueError for a bad
         command, before anything is sent."""
+        self.notice = None
         task, text = split_command(typed.strip())
+        if task == "pipeline":
+            pid, artifact = await self.session.pipeline.start_command(text, self.session.presence.artifact_id)
+            self.notice = f"Started the pipeline on {('#' + artifact['slug']) if artifact.get('slug') else 'it'}: " \
+                          "p on the artifact opens it."
+            return pid
         target = self.session.presence.artifact_id if task == "revise" and "#" not in text else None
         return await self.post(text, artifact_id=target, task=task)
 

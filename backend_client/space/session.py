@@ -3,7 +3,7 @@ to (harlequin-style core/UI split; no Textual here, so it is tested without a te
 
 It holds who and where (identity, space, config, clock), the background job that must outlive
 any one pane (the presence heartbeat), the connection state, and one facade per view:
-``artifacts`` (tree, document, editor, history) and ``discussion``. Each pane binds the live
+``artifacts`` (tree, document, editor, history), ``discussion`` and ``pipeline``. Each pane binds the live
 queries of its facade and calls its actions; nothing in ``screens/`` or ``widgets/`` touches
 the client itself (docs/ARCHITECTURE.md).
 """
@@ -23,6 +23,7 @@ from collab.backend_client.connection import ConnectionState, ConnectionStatus
 from collab.backend_client.live_query import LiveQuery
 from collab.backend_client.space.artifacts import ArtifactsView
 from collab.backend_client.space.discussion import DiscussionView
+from collab.backend_client.space.pipeline import PipelineView
 from collab.backend_client.space.presence import UNSET, PresenceJob
 from collab.config import Config
 
@@ -64,6 +65,7 @@ class SpaceSession:
         self.presence = PresenceJob(client, space_id, self.client_id)
         self.artifacts = ArtifactsView(self)
         self.discussion = DiscussionView(self)
+        self.pipeline = PipelineView(self)
 
     @property
     def handle(self) -> str:

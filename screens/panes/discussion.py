@@ -101,6 +101,8 @@ class DiscussionPane(Vertical):
         composer.value = ""
         try:
             await self.view.send(body)
+            if self.view.notice:  # a command did something other than posting
+                self.notify(self.view.notice, timeout=6)
             for problem in self.view.unanswerable(body):
                 self.notify(problem, severity="error", timeout=10)
         except ValueError as exc:  # a mistyped command: nothing was sent
@@ -108,7 +110,8 @@ class DiscussionPane(Vertical):
             self.notify(str(exc), severity="error")
         except ConvexError as exc:
             composer.value = body  # keep what was typed
-            self.notify(f"Message rejected: {error_text(exc)}", severity="error")
+            what = "Not started" if body.startswith("/pipeline") else "Message rejected"
+            self.notify(f"{what}: {error_text(exc)}", severity="error", timeout=10)
         except Exception as exc:
             composer.value = body
             self.notify(f"Not sent: {error_text(exc)}", severity="error")
