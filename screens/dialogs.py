@@ -74,6 +74,28 @@ class LockConflictDialog(ModalScreen[bool]):
         self.dismiss(False)
 
 
+class PipelineHoldsDialog(ModalScreen[bool]):
+    """A pipeline holds the artifact: which stage is where, who can cancel; p opens it."""
+
+    BINDINGS = [Binding("p", "open", "Open the pipeline"), Binding("escape", "cancel", "Close"),
+                Binding("enter", "open", "Open", show=False)]
+
+    def __init__(self, conflict: LockConflict) -> None:
+        super().__init__()
+        self.conflict = conflict
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(self.conflict.message or "A pipeline holds this artifact."))
+            yield Static(Text("p: open the pipeline   escape: close", style="dim"))
+
+    def action_open(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
 class MessageDialog(ModalScreen[None]):
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 

@@ -33,4 +33,5 @@ def artifact_bindings() -> list[Binding]:
         binding("artifact.tag", "tag_artifact", show=False),
         binding("artifact.rename", "rename_artifact", show=False),
         binding("artifact.discuss", "discuss", show=False),
+        binding("artifact.pipeline", "pipeline", show=False),  # the document says "p opens it"
     ]

@@ -21,9 +21,10 @@ from textual.message import Message
 from collab.backend_client import ConnectionState, ConnectionStatus, ConvexError
 from collab.backend_client.space import LockConflict, LockHold, Queued, SpaceSession, error_text
 from collab.backend_client.space.exporting import artifact_filename
-from collab.screens.dialogs import LockConflictDialog, Prompt
+from collab.screens.dialogs import LockConflictDialog, PipelineHoldsDialog, Prompt
 from collab.screens.editor import EditorScreen
 from collab.screens.history import HistoryScreen
+from collab.screens.pipeline import open_pipeline, pipeline_commands
 from collab.widgets.artifact_tree import ArtifactTree
 from collab.widgets.document_view import DocumentView
 from collab.widgets.keys import artifact_bindings
@@ -163,7 +164,11 @@ class ArtifactsPane(Horizontal):
     async def _refused(self, art: dict[str, Any], got: LockConflict | Queued, kept: bool) -> None:
         if kept:
             self.notify("What you typed is kept: it will be in the editor when you get the lock.", timeout=6)
-        if isinstance(got, LockConflict):
+        if isinstance(got, LockConflict) and got.pipeline is not None:
+            # nobody waits behind a pipeline: say which stage is where and offer to open it
+            if await self.app.push_screen_wait(PipelineHoldsDialog(got)):
+                open_pipeline(self.app, self.session, art)
+        elif isinstance(got, LockConflict):
             dialog = LockConflictDialog(str(art.get("title")), got, self.session.clock())
             if await self.app.push_screen_wait(dialog):
                 await self._wait_for_lock(art)
@@ -271,6 +276,12 @@ class ArtifactsPane(Horizontal):
         except ConvexError as exc:
             self.notify(f"Rejected: {error_text(exc)}", severity="error")
 
+    def action_pipeline(self) -> None:
+        """The artifact's pipeline screen (a flow to start one is offered when it has none)."""
+        art = self._need_artifact()
+        if art is not None:
+            open_pipeline(self.app, self.session, art)
+
     def action_discuss(self) -> None:
         art = self.current
         self.post_message(self.Discuss(f"#{art['slug']} " if art is not None and art.get("slug") else ""))
@@ -294,4 +305,5 @@ class ArtifactsPane(Horizontal):
                 (f"Discuss {t}", "Write a message referring to it", self.action_discuss),
                 (f"Force unlock {t}", "Owners: open the lock with a reason", self.action_force_unlock),
             ]
+            cmds += pipeline_commands(self.app, self.session, art)
         return cmds
