@@ -1,4 +1,5 @@
-"""Small modal dialogs: a text prompt, a lock conflict (wait in the queue?), an error."""
+"""Small modal dialogs: a text prompt, a lock conflict (wait in the queue?), a pipeline holding
+the artifact, the pipeline flows to start one, an error."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
-from collab.backend_client.space import LockConflict
+from collab.backend_client.space import LockConflict, SpaceSession, pipeline_flows
 from collab.widgets.timefmt import ago
 
 
@@ -111,4 +113,30 @@ class MessageDialog(ModalScreen[None]):
             yield Static(Text("escape: close", style="dim"))
 
     def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class FlowPicker(ModalScreen[str | None]):
+    """Pick a pipeline flow of the config (``view = "pipeline"``) to start on the artifact."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, session: SpaceSession, title: str) -> None:
+        super().__init__()
+        self.flows = pipeline_flows(session.config)
+        self.art_title = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(f"Send {self.art_title} through a pipeline:", style="bold"))
+            options = [Option(Text.assemble((f.title, "bold"), "  ", (" -> ".join(s.name for s in f.stages), "cyan"),
+                                            ("\n" + f.description if f.description else "", "dim")), id=name)
+                       for name, f in self.flows.items()]
+            yield OptionList(*options, id="flow-list")
+            yield Static(Text("enter: start   escape: cancel", style="dim"))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
         self.dismiss(None)

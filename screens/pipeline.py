@@ -16,53 +16,22 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.screen import Screen
+from textual.widgets import Footer, Static
 
 from collab.backend_client import ConvexError
 from collab.backend_client.space import (LockConflict, SpaceSession, diff_lines, error_text, pipeline_flows,
                                          stage_output, track)
-from collab.screens.dialogs import Prompt
+from collab.screens.dialogs import FlowPicker, Prompt
 from collab.screens.stage_editor import StageEditorScreen
 from collab.widgets.keys import binding
 from collab.widgets.live import LiveBinding
-from collab.widgets.stage_track import StageTrack
+from collab.widgets.stage_track import StageTrack, attempts_text
 from collab.widgets.stream_text import StreamText
 
-__all__ = ["FlowPicker", "PipelineScreen", "open_pipeline", "pipeline_commands"]
+__all__ = ["PipelineScreen", "open_pipeline", "pipeline_commands"]
 
 DIFF_STYLE = {"add": "green", "del": "red", "hunk": "cyan", "head": "bold", "same": ""}
-RUN_MARK = {"approved": ("✓", "green"), "rejected": ("✗", "red"), "failed": ("✗", "red"),
-            "cancelled": ("■", "red"), "working": ("●", "yellow"), "awaitingReview": ("●", "yellow")}
-
-
-class FlowPicker(ModalScreen[str | None]):
-    """Pick a pipeline flow of the config (``view = "pipeline"``) to start on the artifact."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, session: SpaceSession, title: str) -> None:
-        super().__init__()
-        self.flows = pipeline_flows(session.config)
-        self.art_title = title
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(Text(f"Send {self.art_title} through a pipeline:", style="bold"))
-            options = [Option(Text.assemble((f.title, "bold"), "  ", (" -> ".join(s.name for s in f.stages), "cyan"),
-                                            ("\n" + f.description if f.description else "", "dim")), id=name)
-                       for name, f in self.flows.items()]
-            yield OptionList(*options, id="flow-list")
-            yield Static(Text("enter: start   escape: cancel", style="dim"))
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class PipelineScreen(Screen[None]):
@@ -189,7 +158,7 @@ class PipelineScreen(Screen[None]):
         self.query_one("#pipe-title", Static).update(title)
         self.query_one(StageTrack).set_stages(track(p, self.runs) if p else [])
         self.query_one("#pipe-status", Static).update(self._status(p, run))
-        self.query_one("#pipe-attempts", Static).update(self._attempts())
+        self.query_one("#pipe-attempts", Static).update(attempts_text(self.runs))
         out = self.query_one(StreamText)
         if run is not None:
             what = "notes" if p and p["stages"][int(run["stage"])]["output"] == "notes" else "output"
@@ -250,29 +219,6 @@ class PipelineScreen(Screen[None]):
     def _last_version(self) -> Any:
         versions = [r.get("outputVersion") for r in self.runs if r.get("outputVersion")]
         return versions[-1] if versions else self.artifact.get("version", "?")
-
-    def _attempts(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for i, r in enumerate(reversed(self.runs)):
-            mark, style = RUN_MARK.get(r["status"], ("·", ""))
-            if i:
-                text.append("\n")
-            text.append(f"{mark} ", style=style)
-            text.append(f"{r['stageName']} #{r['attempt']:g}", style="bold")
-            reviewer = (r.get("reviewer") or {}).get("handle")
-            if r["status"] in ("approved", "rejected"):
-                text.append(f" {r['status']} by {'auto' if reviewer == 'auto' else '@' + str(reviewer)}")
-                if r.get("outputVersion"):
-                    text.append(f" (v{r['outputVersion']:g})", style="cyan")
-                if r.get("reason"):
-                    text.append(f": {r['reason']}", style="italic")
-            elif r.get("error"):
-                text.append(f" {r['status']}: {r['error']}", style="red")
-            else:
-                text.append(f" {'awaiting review' if r['status'] == 'awaitingReview' else 'at work'}", style="dim")
-        if not self.runs:
-            text.append("Attempts and their reasons appear here.", style="dim")
-        return text
 
     @work(exclusive=True, group="diff")
     async def _show_diff(self) -> None:

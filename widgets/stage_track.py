@@ -12,8 +12,10 @@ from textual.widgets import Static
 
 from collab.backend_client.space import StageView
 
-__all__ = ["StageTrack", "track_text"]
+__all__ = ["StageTrack", "attempts_text", "track_text"]
 
+RUN_MARK = {"approved": ("✓", "green"), "rejected": ("✗", "red"), "failed": ("✗", "red"),
+            "cancelled": ("■", "red"), "working": ("●", "yellow"), "awaitingReview": ("●", "yellow")}
 MARK_STYLE = {"done": "bold green", "current": "bold yellow", "waiting": "dim", "failed": "bold red",
               "cancelled": "bold red"}
 
@@ -40,6 +42,32 @@ def _row(s: StageView) -> Text:
         text.append("  notes", style="dim italic")
     if s.state in ("current", "waiting"):
         text.append(f"  review: {s.approver}", style="dim")
+    return text
+
+
+def attempts_text(runs: list[dict[str, Any]]) -> Text:
+    """Every attempt, newest first: its decision, reviewer, reason, error, the version it became
+    (a long reason wraps: it is what the next attempt answers)."""
+    text = Text()
+    for i, r in enumerate(reversed(runs)):
+        mark, style = RUN_MARK.get(r["status"], ("·", ""))
+        if i:
+            text.append("\n")
+        text.append(f"{mark} ", style=style)
+        text.append(f"{r['stageName']} #{r['attempt']:g}", style="bold")
+        reviewer = (r.get("reviewer") or {}).get("handle")
+        if r["status"] in ("approved", "rejected"):
+            text.append(f" {r['status']} by {'auto' if reviewer == 'auto' else '@' + str(reviewer)}")
+            if r.get("outputVersion"):
+                text.append(f" (v{r['outputVersion']:g})", style="cyan")
+            if r.get("reason"):
+                text.append(f": {r['reason']}", style="italic")
+        elif r.get("error"):
+            text.append(f" {r['status']}: {r['error']}", style="red")
+        else:
+            text.append(f" {'awaiting review' if r['status'] == 'awaitingReview' else 'at work'}", style="dim")
+    if not runs:
+        text.append("Attempts and their reasons appear here.", style="dim")
     return text
 
 

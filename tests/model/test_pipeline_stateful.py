@@ -324,9 +324,10 @@ class Pipelines(RuleBasedStateMachine):
         elif self.status == "awaitingReview":
             self.decide(pick, approve, reason)
 
-    progress_too = rule(pick=st.integers(5, 9), approve=st.sampled_from([True, True, False]),
-                        reason=st.sampled_from(REASONS[2:]))(progress.__wrapped__ if hasattr(progress, "__wrapped__")
-                                                             else progress)
+    @rule(pick=st.integers(5, 9), approve=st.sampled_from([True, True, False]), reason=st.sampled_from(REASONS[2:]))
+    def progress_again(self, pick: int, approve: bool, reason: str) -> None:
+        """Twice as likely as any other rule."""
+        self.progress(pick, approve, reason)
 
     @rule(who=st.sampled_from(HUMANS))
     def retry(self, who: int) -> None:

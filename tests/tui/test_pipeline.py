@@ -13,7 +13,8 @@ from collab.backend.testing import BackendProcess
 from collab.backend_client import ConvexClient
 from collab.backend_client.api import api
 from collab.screens.dialogs import PipelineHoldsDialog, Prompt
-from collab.screens.pipeline import FlowPicker, PipelineScreen
+from collab.screens.dialogs import FlowPicker
+from collab.screens.pipeline import PipelineScreen
 from collab.screens.stage_editor import StageEditorScreen
 from collab.widgets.composer import Composer
 from collab.widgets.stage_track import StageTrack, track_text
