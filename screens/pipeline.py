@@ -72,7 +72,7 @@ class PipelineScreen(Screen[None]):
         yield Static(id="pipe-title")
         yield StageTrack(id="track")
         yield Static(id="pipe-status")
-        yield StreamText("No output yet.", id="pipe-output")
+        yield StreamText("No output.", id="pipe-output")
         yield Static(id="pipe-attempts")
         yield Footer()
 
@@ -177,8 +177,8 @@ class PipelineScreen(Screen[None]):
             out.set_text("")
             return
         text = stage_output(run, self.tails)
-        if not text and run["status"] == "working" and run.get("actorKind") != "agent":
-            out.placeholder = "The stage's human actor works in the editor; the output appears when handed in."
+        human_at_work = run["status"] == "working" and run.get("actorKind") != "agent"
+        out.placeholder = "Being written in the stage editor…" if human_at_work else "No output."
         out.set_text(text, streaming=run["status"] == "working" and run.get("actorKind") == "agent")
 
     def _status(self, p: dict[str, Any] | None, run: dict[str, Any] | None) -> Text:

@@ -69,6 +69,9 @@ class LockHold:
         self.lost_by: str | None = None
         self.on_lost: list[Callable[[LockHold], None]] = []
         self.ended = False
+        # A save (or a pipeline stage's hand-in) is on its way: it ends the hold itself, so the
+        # lock row turning free or a renewal refused meanwhile is not a loss.
+        self.closing = False
         self._renewer: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ state
@@ -185,7 +188,7 @@ class LockHold:
             deadline = sent + policy.ttl_s  # measured from when we asked: never optimistic
 
     def _lose(self, reason: str, by: str | None) -> None:
-        if self.lost_reason is not None or self.ended:
+        if self.lost_reason is not None or self.ended or self.closing:
             return
         self.lost_reason, self.lost_by = reason, by
         self._stop_renewal()
@@ -221,7 +224,11 @@ class LockHold:
                                 "idempotencyKey": self._key("save"), **extra}
         if message:
             args["message"] = message
-        result = await self.client.mutation(api.artifacts.save, args)
+        self.closing = True
+        try:
+            result = await self.client.mutation(api.artifacts.save, args)
+        finally:
+            self.closing = False
         self.end()
         return dict(result)
 

@@ -117,6 +117,8 @@ async def test_review_reject_with_reason_approve_then_a_human_stage(backend: Bac
         editor.query_one("TextArea").load_text("Step one: run everything.\nStep two: compare the numbers.")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.screen is screen and screen.pipeline["status"] == "done")
+        # handing in ended the hold on purpose: never reported as a lost lock
+        assert not any("lost the lock" in n.message for n in app._notifications)
         assert track_text(screen.query_one(StageTrack).stages).plain == "draft ✓ -> polish ✓"
         assert "Done" in _status(app)
     async with ConvexClient(backend.url, auth=backend.mint_token("alice")) as c:
