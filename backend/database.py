@@ -17,6 +17,7 @@ from typing import Any
 from collab.backend import keys
 from collab.backend.errors import ConvexError
 from collab.backend.ids import InvalidId, new_id, table_number_of
+from collab.backend.limits import Meter, check_document
 from collab.backend.schema import BY_CREATION_TIME, BY_ID, Schema
 from collab.backend.storage import Storage, creation_time_ms, field_value, index_name
 from collab.backend.validators import ValidationError
@@ -209,9 +210,14 @@ class Query:
         ix = index_name(self._table, self._index)
         last: bytes | None = None
         complete = False
+        meter = self._db.meter
+        if meter is not None:
+            meter.index_range()
         try:
             for key, doc in self._db.storage.scan(ix, lo, hi, self._descending):
                 last = key
+                if meter is not None:
+                    meter.read(doc)  # scanned documents count, filtered out or not (as on Convex)
                 if all(f.fn(doc) is True for f in self._filters):
                     yield key, doc
             complete = True
@@ -285,10 +291,13 @@ class Query:
 
 
 class DatabaseReader:
-    def __init__(self, storage: Storage, schema: Schema) -> None:
+    def __init__(self, storage: Storage, schema: Schema, meter: Meter | None = None) -> None:
         self.storage = storage
         self.schema = schema
         self.reads = ReadSet()
+        # Convex's transaction limits (limits.py); the engine always passes one, direct readers
+        # in tests need not.
+        self.meter = meter
 
     def table_of(self, doc_id: str) -> str | None:
         try:
@@ -300,8 +309,12 @@ class DatabaseReader:
         table = self.table_of(doc_id)
         if table is None:
             return None
+        if self.meter is not None:
+            self.meter.index_range()
         self.reads.add(index_name(table, BY_ID), keys.encode_value(doc_id), keys.successor(keys.encode_value(doc_id)))
         found = self.storage.get(doc_id)
+        if found is not None and self.meter is not None:
+            self.meter.read(found[1])
         return found[1] if found else None
 
     def query(self, table: str) -> Query:
@@ -313,8 +326,8 @@ class DatabaseReader:
 
 
 class DatabaseWriter(DatabaseReader):
-    def __init__(self, storage: Storage, schema: Schema, ts: int) -> None:
-        super().__init__(storage, schema)
+    def __init__(self, storage: Storage, schema: Schema, ts: int, meter: Meter | None = None) -> None:
+        super().__init__(storage, schema, meter)
         self.ts = ts
         self.writes = WriteSet()
         self._inserts = 0
@@ -337,6 +350,10 @@ class DatabaseWriter(DatabaseReader):
                 raise ValueError(f"Failed to insert or update a document in table {table!r}: {exc}") from None
 
     def _record(self, table: str, doc_id: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        # Convex's document limits (size, nesting, arrays, fields) before anything is stored.
+        size = check_document(new) if new is not None else 0
+        if self.meter is not None:
+            self.meter.write(size)
         for doc in (old, new):
             if doc is not None:
                 self.writes.keys.extend(self.storage.all_index_keys(table, doc))
@@ -359,6 +376,8 @@ class DatabaseWriter(DatabaseReader):
         if found is None:
             raise ValueError(f"Document {doc_id!r} does not exist")
         # Writing depends on the document: a mutation reads what it overwrites.
+        if self.meter is not None:
+            self.meter.read(found[1])
         self.reads.add(index_name(found[0], BY_ID), keys.encode_value(doc_id), keys.successor(keys.encode_value(doc_id)))
         return found
 

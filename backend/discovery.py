@@ -21,10 +21,14 @@ DISCOVERY_FILE = "backend.json"
 
 @dataclass
 class Discovery:
-    url: str
+    url: str  # what processes of this machine connect to (loopback)
     pid: int
     data_dir: str
     started_at: float
+    # Served to a team (collab serve --host): the URL teammates use, and the certificate file
+    # when it is TLS (collab invite pins a self-signed one in the line it prints).
+    public_url: str | None = None
+    tls_cert: str | None = None
 
 
 class AlreadyRunning(Exception):
@@ -58,8 +62,10 @@ def is_locked(data_dir: Path) -> bool:
         return False
 
 
-def write_discovery(data_dir: Path, url: str) -> Discovery:
-    found = Discovery(url=url, pid=os.getpid(), data_dir=str(data_dir), started_at=time.time())
+def write_discovery(data_dir: Path, url: str, *, public_url: str | None = None,
+                    tls_cert: str | None = None) -> Discovery:
+    found = Discovery(url=url, pid=os.getpid(), data_dir=str(data_dir), started_at=time.time(),
+                      public_url=public_url, tls_cert=tls_cert)
     tmp = data_dir / (DISCOVERY_FILE + ".tmp")
     tmp.write_text(json.dumps(found.__dict__, indent=2) + "\n")
     tmp.replace(data_dir / DISCOVERY_FILE)
@@ -72,7 +78,8 @@ def read_discovery(data_dir: Path, *, check_alive: bool = True) -> Discovery | N
     try:
         raw = json.loads(path.read_text())
         found = Discovery(url=str(raw["url"]), pid=int(raw["pid"]), data_dir=str(raw["data_dir"]),
-                          started_at=float(raw["started_at"]))
+                          started_at=float(raw["started_at"]), public_url=raw.get("public_url"),
+                          tls_cert=raw.get("tls_cert"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if check_alive and not is_locked(data_dir):

@@ -17,6 +17,7 @@ import asyncio
 import inspect
 import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -28,9 +29,11 @@ from collab.backend.errors import ConvexError
 from collab.backend.functions import App, FunctionDef, canonical_path
 from collab.backend.ids import InvalidId, new_id, table_number_of
 from collab.backend.invalidation import SubscriptionIndex
+from collab.backend.limits import DEFAULT_LIMITS, LimitExceeded, Meter, TransactionLimits, check_value
 from collab.backend.storage import Storage
 from collab.backend.validators import ValidationError, v
 from collab.wire import ValueError_, convex_to_json, dumps, loads
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 log = logging.getLogger("collab.backend.engine")
 
@@ -122,6 +125,8 @@ class _MutationScheduler:
         path = _fn_path(fn)
         if self._engine.app.lookup(path) is None:
             raise ValueError(f"cannot schedule unknown function {path!r}")
+        if self._db.meter is not None:
+            self._db.meter.schedule()
         job_id = new_id(SCHEDULED_TABLE_NUMBER)
         self._db.storage.db.execute(
             "INSERT INTO scheduled (id, run_at_ms, udf_path, args, state, created_ts) "
@@ -143,16 +148,35 @@ class QueryCtx:
         self.auth = _Auth(identity)
 
 
+class _SeededRandom:
+    """Random bytes the way a Convex mutation gets them (``crypto.getRandomValues``): a
+    generator seeded once per execution (ChaCha there, ChaCha20 here), so a function never reads
+    the OS source itself and one execution's randomness is reproducible from its seed."""
+
+    def __init__(self, seed: bytes) -> None:
+        self._stream = Cipher(algorithms.ChaCha20(seed, b"\0" * 16), mode=None).encryptor()
+
+    def read(self, n: int) -> bytes:
+        return self._stream.update(b"\0" * n)
+
+
 class MutationCtx:
     def __init__(self, engine: "Engine", db: DatabaseWriter, identity: Identity) -> None:
         self.db = db
         self.auth = _Auth(identity)
         self.scheduler = _MutationScheduler(engine, db)
         self._engine = engine
+        self._random: _SeededRandom | None = None
 
     def now(self) -> float:
         """Wall clock in ms (``Date.now()``): fine in mutations, never used by queries."""
         return self._engine.now_ms()
+
+    def random_bytes(self, n: int) -> bytes:
+        """``crypto.getRandomValues`` of a Convex mutation (seeded per execution)."""
+        if self._random is None:
+            self._random = _SeededRandom(os.urandom(32))
+        return self._random.read(n)
 
     def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
         """Call another query inside this transaction (its reads join this mutation's)."""
@@ -220,6 +244,9 @@ def _error_outcome(exc: BaseException) -> Outcome:
         return Outcome(False, error_message=f"Uncaught ConvexError: {text}", error_data_json=data_json)
     if isinstance(exc, ValidationError):
         return Outcome(False, error_message=f"ArgumentValidationError: {exc}")
+    if isinstance(exc, LimitExceeded):
+        # Convex raises these inside the call that crossed the limit (a JS Error).
+        return Outcome(False, error_message=f"Uncaught Error: {exc}")
     return Outcome(False, error_message=f"Uncaught {type(exc).__name__}: {exc}")
 
 
@@ -228,11 +255,14 @@ class FunctionNotFoundError(Exception):
 
 
 class Engine:
-    def __init__(self, storage: Storage, app: App, *, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, storage: Storage, app: App, *, clock: Callable[[], float] | None = None,
+                 limits: TransactionLimits = DEFAULT_LIMITS) -> None:
         self.storage = storage
         self.app = app
         # Milliseconds since the epoch; injectable so lease/expiry tests can move time.
         self.now_ms: Callable[[], float] = clock or (lambda: time.time() * 1000.0)
+        # Convex's per-transaction limits (limits.py); tests may lower them.
+        self.limits = limits
         self.index = SubscriptionIndex()
         self.queries: dict[tuple[str, str, str | None], SharedQuery] = {}
         self._dirty: set[SharedQuery] = set()
@@ -263,7 +293,7 @@ class Engine:
             return fn, self._args(fn, args)
         except FunctionNotFoundError as exc:
             return Outcome(False, error_message=str(exc))
-        except ValidationError as exc:
+        except (ValidationError, LimitExceeded) as exc:
             return _error_outcome(exc)
 
     def _args(self, fn: FunctionDef, args: Any) -> dict[str, Any]:
@@ -275,6 +305,7 @@ class Engine:
             args = {}
         if not isinstance(args, dict):
             raise ValidationError("Arguments must be an object.", "", args, _ANY_OBJECT)
+        check_value(args)  # Convex's array and object limits hold for arguments too
         if fn.args is not None:
             fn.args.check(args, "", self._table_of)  # v.id("t") checks the id's table too
         return args
@@ -288,15 +319,18 @@ class Engine:
     # --- queries ----------------------------------------------------------------------------------
 
     def _execute_query(self, fn: FunctionDef, args: dict[str, Any], identity: Identity) -> tuple[Outcome, ReadSet]:
-        db = DatabaseReader(self.storage, self.app.schema)
+        meter = Meter(self.limits)
+        db = DatabaseReader(self.storage, self.app.schema, meter)
         self.stats["query_runs"] += 1
         try:
             value = fn.handler(QueryCtx(db, identity), args)
             if inspect.isawaitable(value):
                 raise TypeError("queries must be plain functions, not async")
+            meter.check_time()  # also re-raises a limit the function caught
+            check_value(value)
             return Outcome(True, value_json=dumps(value)), db.reads
         except Exception as exc:  # any failure of user code becomes a function error
-            if not isinstance(exc, (ConvexError, ValidationError)):
+            if not isinstance(exc, (ConvexError, ValidationError, LimitExceeded)):
                 log.debug("query %s failed:\n%s", fn.path, traceback.format_exc())
             return _error_outcome(exc), db.reads
 
@@ -332,12 +366,15 @@ class Engine:
             return prepared
         fn, parsed = prepared
         base_ts = self.storage.begin()
-        db = DatabaseWriter(self.storage, self.app.schema, base_ts)
+        meter = Meter(self.limits)
+        db = DatabaseWriter(self.storage, self.app.schema, base_ts, meter)
         ctx = MutationCtx(self, db, identity)
         try:
             value = fn.handler(ctx, parsed)
             if inspect.isawaitable(value):
                 raise TypeError("mutations must be plain functions, not async")
+            meter.check_time()  # also re-raises a limit the function caught
+            check_value(value)
             value_json = dumps(value)
             if in_transaction is not None:
                 in_transaction(db)
@@ -346,8 +383,8 @@ class Engine:
                 self.storage.record_session_request(*session_request, commit_ts, value_json)
             self.storage.commit(commit_ts)
         except Exception as exc:
-            self.storage.rollback()
-            if not isinstance(exc, (ConvexError, ValidationError)):
+            self.storage.rollback()  # a limit exceeded, like any failure, changes nothing
+            if not isinstance(exc, (ConvexError, ValidationError, LimitExceeded)):
                 log.debug("mutation %s failed:\n%s", path, traceback.format_exc())
             return _error_outcome(exc)
         self._after_commit(db, commit_ts, scheduled=ctx.scheduler.count)

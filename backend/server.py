@@ -22,6 +22,8 @@ from collab.backend.auth import AuthFailure, Authority
 from collab.backend.engine import ADMIN, ANONYMOUS, Engine, Identity, Outcome
 from collab.backend.faults import Faults
 from collab.backend.functions import App, canonical_path
+from collab.backend.invites import PATH as INVITE_EXCHANGE_PATH
+from collab.backend.invites import InviteExchange, InviteLimits
 from collab.backend.storage import Storage
 from collab.backend.sync import Limits, SyncSession
 from collab.wire import Int64, ValueError_, decode_ts, encode_ts, json_to_convex, loads
@@ -30,6 +32,7 @@ log = logging.getLogger("collab.backend.server")
 
 DB_FILE = "collab.sqlite3"
 DEFAULT_APP = "collab.backend.model"  # the collaboration functions (docs/API.md)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass
@@ -45,6 +48,10 @@ class ServerOptions:
     durability: str = "normal"
     http_rate_per_s: float = 5_000.0
     faults: Faults = field(default_factory=Faults.from_env)
+    # TLS (https / wss): certificate chain and key files; None: plaintext.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    invite_limits: InviteLimits = field(default_factory=InviteLimits)
 
 
 def to_clean_json(value: Any) -> Any:
@@ -79,6 +86,7 @@ class Backend:
         self.sessions: set[SyncSession] = set()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.local_port = 0
         self._http_tokens = self.options.http_rate_per_s
         self._http_at = time.monotonic()
 
@@ -87,7 +95,15 @@ class Backend:
         host = self.options.host
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.options.tls_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def local_url(self) -> str:
+        """What processes of this machine use (the app, the worker): the loopback side. A
+        backend bound beyond loopback also listens on 127.0.0.1 (plaintext, another port), so
+        local clients need neither the network address nor its certificate."""
+        return f"http://127.0.0.1:{self.local_port}" if self.local_port else self.url
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -108,6 +124,7 @@ class Backend:
         r.add_post("/api/query_ts", self._http_query_ts)
         r.add_post("/api/query_at_ts", self._http_query_at_ts)
         r.add_post("/api/query_batch", self._http_query_batch)
+        r.add_post(INVITE_EXCHANGE_PATH, InviteExchange(self, self.options.invite_limits).handle)
         r.add_get("/.well-known/jwks.json", self._jwks)
         r.add_get("/api/functions", self._functions)
         r.add_get("/version", self._version)
@@ -117,11 +134,25 @@ class Backend:
         self.engine.start()
         self._runner = web.AppRunner(self.make_web_app(), access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.options.host, self.options.port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.options.host, self.options.port, reuse_address=True,
+                           ssl_context=self._ssl_context())
         await site.start()
         server = site._server  # aiohttp keeps the bound sockets here
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.options.port
+        if self.options.host not in LOOPBACK:
+            local = web.TCPSite(self._runner, "127.0.0.1", 0, reuse_address=True)
+            await local.start()
+            self.local_port = local._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def _ssl_context(self) -> Any:
+        if self.options.tls_cert is None:
+            return None
+        import ssl
+
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.options.tls_cert, self.options.tls_key)
+        return ctx
 
     async def stop(self) -> None:
         for session in list(self.sessions):

@@ -44,8 +44,17 @@ class Validator(ABC):
     @abstractmethod
     def describe(self) -> str: ...
 
+    @abstractmethod
+    def json(self) -> dict[str, Any]:
+        """The validator in Convex's export format (what ``exportArgs()`` / ``schema.export()``
+        give for the TypeScript twin), for the parity check with ``convex/``."""
+
     def _fail(self, value: Any, path: str, why: str = "Value does not match validator.") -> None:
         raise ValidationError(why, path, value, self)
+
+
+# Convex's export names where they differ from the ``v.<name>()`` constructor.
+_JSON_TYPE = {"float64": "number", "int64": "bigint"}
 
 
 class _Simple(Validator):
@@ -58,6 +67,9 @@ class _Simple(Validator):
 
     def describe(self) -> str:
         return f"v.{self._name}()"
+
+    def json(self) -> dict[str, Any]:
+        return {"type": _JSON_TYPE.get(self._name, self._name)}
 
 
 def _is_number(x: Any) -> bool:
@@ -81,6 +93,9 @@ class _Id(Validator):
     def describe(self) -> str:
         return f'v.id("{self.table}")'
 
+    def json(self) -> dict[str, Any]:
+        return {"type": "id", "tableName": self.table}
+
 
 class _Literal(Validator):
     def __init__(self, value: Any) -> None:
@@ -92,6 +107,9 @@ class _Literal(Validator):
 
     def describe(self) -> str:
         return f"v.literal({json.dumps(self.value)})"
+
+    def json(self) -> dict[str, Any]:
+        return {"type": "literal", "value": self.value}
 
 
 class _Optional(Validator):
@@ -105,6 +123,9 @@ class _Optional(Validator):
 
     def describe(self) -> str:
         return f"v.optional({self.inner.describe()})"
+
+    def json(self) -> dict[str, Any]:
+        return self.inner.json()  # optionality is a property of the object field
 
 
 class _Array(Validator):
@@ -120,6 +141,9 @@ class _Array(Validator):
     def describe(self) -> str:
         return f"v.array({self.item.describe()})"
 
+    def json(self) -> dict[str, Any]:
+        return {"type": "array", "value": self.item.json()}
+
 
 class _Record(Validator):
     def __init__(self, keys: Validator, values: Validator) -> None:
@@ -134,6 +158,10 @@ class _Record(Validator):
 
     def describe(self) -> str:
         return f"v.record({self.keys.describe()}, {self.values.describe()})"
+
+    def json(self) -> dict[str, Any]:
+        return {"type": "record", "keys": self.keys.json(),
+                "values": {"fieldType": self.values.json(), "optional": False}}
 
 
 class ObjectValidator(Validator):
@@ -157,6 +185,10 @@ class ObjectValidator(Validator):
         inner = ", ".join(f"{k}: {v.describe()}" for k, v in self.fields.items())
         return f"v.object({{{inner}}})"
 
+    def json(self) -> dict[str, Any]:
+        return {"type": "object", "value": {name: {"fieldType": val.json(), "optional": val.optional}
+                                            for name, val in self.fields.items()}}
+
 
 class _Union(Validator):
     def __init__(self, members: tuple[Validator, ...]) -> None:
@@ -173,6 +205,9 @@ class _Union(Validator):
 
     def describe(self) -> str:
         return "v.union(" + ", ".join(m.describe() for m in self.members) + ")"
+
+    def json(self) -> dict[str, Any]:
+        return {"type": "union", "value": [m.json() for m in self.members]}
 
 
 class _V:

@@ -144,6 +144,10 @@ class LocksRenewArgs(TypedDict):
     ttlMs: NotRequired[float]
 
 
+class LocksWaitingArgs(TypedDict):
+    spaceId: str
+
+
 class MessagesAppendArgs(TypedDict):
     messageId: str
     text: str
@@ -311,6 +315,10 @@ class ProposalsOpenArgs(TypedDict):
     token: NotRequired[float]
 
 
+class RunsActiveArgs(TypedDict):
+    spaceId: str
+
+
 class RunsCancelArgs(TypedDict):
     runId: str
     reason: NotRequired[str]
@@ -399,6 +407,11 @@ class SpacesInviteArgs(TypedDict):
     spaceId: str
     role: NotRequired[Literal['owner', 'editor', 'viewer']]
     maxUses: NotRequired[float]
+    expiresInMs: NotRequired[float]
+
+
+class SpacesInvitesArgs(TypedDict):
+    spaceId: str
 
 
 class SpacesJoinArgs(TypedDict):
@@ -424,11 +437,22 @@ class SpacesOpenArgs(TypedDict):
     actorName: NotRequired[str]
     agents: NotRequired[list[SpacesOpenArgsAgentsItem]]
     create: NotRequired[bool]
+    budgetUsd: NotRequired[float | None]
 
 
 class SpacesRemoveMemberArgs(TypedDict):
     spaceId: str
     actorId: str
+
+
+class SpacesRevokeInviteArgs(TypedDict):
+    spaceId: str
+    inviteId: str
+
+
+class SpacesSetBudgetArgs(TypedDict):
+    spaceId: str
+    budgetUsd: float | None
 
 
 class SpacesSetRoleArgs(TypedDict):
@@ -474,6 +498,11 @@ class StreamsPushArgsChunksItem(TypedDict):
 
 class StreamsPushArgs(TypedDict):
     chunks: list[StreamsPushArgsChunksItem]
+
+
+class UsageSummaryArgs(TypedDict):
+    spaceId: str
+    since: NotRequired[list[float]]
 
 
 class VariationsCancelArgs(TypedDict):
@@ -610,6 +639,10 @@ class locks(Namespace):
     """
     renew = MutationRef[LocksRenewArgs, Any]("locks:renew")
     """Extend a live lease (every ~10 s for the default 30 s). Returns ``{token, expiresAt}``."""
+    waiting = QueryRef[LocksWaitingArgs, Any]("locks:waiting")
+    """Who waits for which lock in the space (the members screen): ``[{artifactId, actorId,
+    handle, kind, since, position}]``, in queue order per artifact (1 = next).
+    """
 
 
 class messages(Namespace):
@@ -737,6 +770,10 @@ class proposals(Namespace):
 
 
 class runs(Namespace):
+    active = QueryRef[RunsActiveArgs, Any]("runs:active")
+    """Runs of the space not finished yet, oldest first, each with ``agentHandle``: what every
+    agent is doing (queued, claimed = thinking, streaming) for the presence bar.
+    """
     cancel = MutationRef[RunsCancelArgs, Any]("runs:cancel")
     """Cancel a run that has not finished (the worker learns it from its next heartbeat)."""
     cancelAll = MutationRef[RunsCancelAllArgs, Any]("runs:cancelAll")
@@ -748,7 +785,9 @@ class runs(Namespace):
     """The caller (an agent) claims its oldest queued run in the space, or gets None."""
     complete = MutationRef[RunsCompleteArgs, Any]("runs:complete")
     enqueue = MutationRef[RunsEnqueueArgs, Any]("runs:enqueue")
-    """Queue a job for an agent member of the space. Returns the runId."""
+    """Queue a job for an agent member of the space. Returns the runId. ``BUDGET_EXCEEDED``
+    once the space has spent its budget.
+    """
     fail = MutationRef[RunsFailArgs, Any]("runs:fail")
     """Report a failure; ``retry: true`` requeues while attempts remain. Returns ``{status}``."""
     get = QueryRef[RunsGetArgs, Any]("runs:get")
@@ -775,10 +814,22 @@ class spaces(Namespace):
     """A new space; the caller becomes its owner. Returns the spaceId."""
     get = QueryRef[SpacesGetArgs, Any]("spaces:get")
     invite = MutationRef[SpacesInviteArgs, Any]("spaces:invite")
-    """An invite code for ``spaces:join`` (default role editor)."""
+    """An invite code for ``spaces:join`` (or the embedded backend's code exchange). Default
+    role editor; ``maxUses`` (1-1000; unset: any number); ``expiresInMs`` (1 minute - 90
+    days; unset: never). Returns ``{inviteId, code, role, maxUses, expiresAt}`` (null when
+    unset). Only the code's hash is stored: the code is shown once, here.
+    """
+    invites = QueryRef[SpacesInvitesArgs, Any]("spaces:invites")
+    """The space's invites, newest first: ``[{inviteId, hint, role, uses, maxUses, expiresAt,
+    revoked, createdBy, createdByHandle, at}]`` (``maxUses`` / ``expiresAt`` null when
+    unset; whether one has expired is the client's to say: a query does not read the clock).
+    """
     join = MutationRef[SpacesJoinArgs, Any]("spaces:join")
-    """Join the space of an invite code. Returns ``{spaceId, role}``; joining again is a no-op
-    (never a downgrade).
+    """Join the space of an invite code as the caller (a Convex deployment: the caller signed
+    in with the deployment's auth). Returns ``{spaceId, spaceName, role, handle}``; joining
+    again keeps the existing role. ``INVITE_UNKNOWN`` / ``INVITE_REVOKED`` /
+    ``INVITE_EXPIRED`` / ``INVITE_USED_UP``, ``HANDLE_TAKEN`` (another member of the space
+    has the caller's handle).
     """
     list = QueryRef[SpacesListArgs, Any]("spaces:list")
     """Spaces the caller is a member of, with the caller's role."""
@@ -787,11 +838,19 @@ class spaces(Namespace):
     """Everything the app needs to open a space by name, in one transaction: the caller's actor
     (display name ``actorName`` updated), the caller's space called ``name`` (created with
     the caller as owner when there is none and ``create`` is not false), and, for an owner,
-    the ``agents`` added as editor members if missing. Returns ``{spaceId, name, role, me,
-    created}``, or None when no such space exists and ``create`` is false.
+    the ``agents`` added as editor members if missing and the space's budget set to
+    ``budgetUsd`` when given (null: no limit; the owner's config is the source of truth).
+    Returns ``{spaceId, name, role, me, created}``, or None when no such space exists and
+    ``create`` is false.
     """
     removeMember = MutationRef[SpacesRemoveMemberArgs, Any]("spaces:removeMember")
     """Owners remove anyone; anyone may remove themselves (leave)."""
+    revokeInvite = MutationRef[SpacesRevokeInviteArgs, Any]("spaces:revokeInvite")
+    """Revoke an invite: its code stops working at once (members who joined with it stay)."""
+    setBudget = MutationRef[SpacesSetBudgetArgs, Any]("spaces:setBudget")
+    """What the space may spend on agent runs (USD, all time; null: no limit). Runs queued
+    after it is spent are refused with ``BUDGET_EXCEEDED``.
+    """
     setRole = MutationRef[SpacesSetRoleArgs, Any]("spaces:setRole")
 
 
@@ -823,6 +882,15 @@ class streams(Namespace):
     status, so one closed stream never fails the others: ``ok``, ``duplicate`` (``seq`` at
     or below the last applied), ``closed`` (no such stream any more), ``forbidden`` (wrong
     key), ``tooLong``. Returns ``[{streamId, status, seq}]``.
+    """
+
+
+class usage(Namespace):
+    summary = QueryRef[UsageSummaryArgs, Any]("usage:summary")
+    """``{budgetUsd, allTime, windows}``: ``allTime`` and each of ``windows`` (one per time in
+    ``since``, ms since the epoch, same order) are ``{total, agents: [{agentId, handle,
+    runs, promptTokens, completionTokens, costUsd}]}``; ``budgetUsd`` is null when the space
+    has no budget. ``runs`` counts usage reports (a retried run reports once per attempt).
     """
 
 
@@ -888,4 +956,5 @@ class api(Namespace):
     runs = runs
     spaces = spaces
     streams = streams
+    usage = usage
     variations = variations

@@ -110,9 +110,12 @@ class ConvexClient:
         headers: Mapping[str, str] | None = None,
         compression: bool = False,
         session_id: str | None = None,
+        ssl: Any = None,
     ) -> None:
         self.url = url
         self.ws_url = ws_url_for(url)
+        # wss only: an ssl.SSLContext (e.g. one that trusts a team's self-signed certificate).
+        self._ssl = ssl
         # One session id for the client's whole life: the server dedupes replayed mutations
         # on (sessionId, requestId).
         self.session_id = session_id or str(uuid.uuid4())
@@ -450,6 +453,7 @@ class ConvexClient:
                     max_size=None,
                     compression="deflate" if self._compression else None,
                     additional_headers=self._headers or None,
+                    **({"ssl": self._ssl} if self._ssl is not None and self.ws_url.startswith("wss:") else {}),
                 )
             except asyncio.CancelledError:
                 raise

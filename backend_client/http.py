@@ -127,6 +127,10 @@ class HttpClient:
     async def action(self, fn: FunctionRef[Any, R] | str, args: Mapping[str, Any] | None = None) -> R:
         return _result(await self._post("/api/action", _body(fn, args)), udf_path_of(fn), "action")  # type: ignore[no-any-return]
 
+    async def function(self, fn: FunctionRef[Any, R] | str, args: Mapping[str, Any] | None = None) -> R:
+        """Any kind of function (``/api/function``): for a script that does not know it."""
+        return _result(await self._post("/api/function", _body(fn, args)), udf_path_of(fn), "function")  # type: ignore[no-any-return]
+
     async def registry(self) -> dict[str, str]:
         """``{udfPath: kind}`` of the server's public functions (embedded backend only:
         ``GET /api/functions``), for :func:`collab.backend_client.refs.check_refs`."""

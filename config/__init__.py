@@ -8,6 +8,7 @@ Pure data and validation: no Textual, no other collab package (tests/test_layers
 
 from .agents import AgentConfig, default_agents
 from .backend import BackendConfig
+from .budget import BudgetConfig
 from .errors import ConfigError, ConfigIssue
 from .flows.model import FlowConfig, StageConfig
 from .identity import IdentityConfig
@@ -17,7 +18,7 @@ from .load import default_config, load_config, load_config_text
 from .locks import LocksConfig
 from .models import Config
 from .paths import Paths, locate, resolve_paths
-from .streaming import StreamingConfig
+from .streaming import StreamingConfig, StreamingProfile
 from .theme import ThemeConfig
 from .ui import UIConfig
 from .write import default_config_text, write_default_config
@@ -27,6 +28,7 @@ __all__ = [
     "BINDINGS",
     "BINDINGS_BY_ID",
     "BackendConfig",
+    "BudgetConfig",
     "BindingSpec",
     "Config",
     "ConfigError",
@@ -42,6 +44,7 @@ __all__ = [
     "Paths",
     "StageConfig",
     "StreamingConfig",
+    "StreamingProfile",
     "ThemeConfig",
     "UIConfig",
     "default_agents",

@@ -62,6 +62,7 @@ BINDINGS: tuple[BindingSpec, ...] = (
     _b("app.notifications", "ctrl+n", "Show notifications (mentions, locks granted)"),
     _b("app.switch_space", "ctrl+o", "Open another space"),
     _b("app.redraw", "ctrl+l", "Redraw the screen"),
+    _b("app.members", "f5", "Members, roles, invites, what the agents do and cost"),
     # space screen: move between panes (F-keys as a fallback where alt is not a meta key)
     _b("space.focus_tree", "alt+1,f2", "Focus the artifact tree"),
     _b("space.focus_document", "alt+2,f3", "Focus the document view"),
@@ -107,6 +108,15 @@ BINDINGS: tuple[BindingSpec, ...] = (
     _b("variations.more_columns", "plus", "More columns"),
     _b("variations.fewer_columns", "minus", "Fewer columns"),
     _b("variations.cancel", "ctrl+g", "Stop the running variations"),
+    _b("variations.cancel_one", "x", "Stop the focused variation"),
+    _b("variations.new", "n", "Start a new round (asks for the instruction)"),
+    _b("variations.rounds", "r", "Browse the rounds of this artifact"),
+    _b("variations.sync_scroll", "z", "Scroll the columns together or apart"),
+    _b("variations.select", "space", "Compose: start or end a selection of lines"),
+    _b("variations.add_part", "a", "Compose: add the selected lines to the tray"),
+    _b("variations.part_up", "K,shift+up", "Compose tray: move the part up"),
+    _b("variations.part_down", "J,shift+down", "Compose tray: move the part down"),
+    _b("variations.part_remove", "delete,backspace", "Compose tray: remove the part"),
     # pipeline
     _b("pipeline.start", "s", "Start a pipeline on this artifact (pick a flow)"),
     _b("pipeline.approve", "a", "Approve the stage output and hand it on"),
@@ -119,6 +129,12 @@ BINDINGS: tuple[BindingSpec, ...] = (
     _b("history.diff", "d", "Diff the two marked versions"),
     _b("history.mark", "space", "Mark a version for the diff"),
     _b("history.restore", "r", "Restore this version (as a new version)"),
+    # members screen (owners: the actions; everyone: the list)
+    _b("members.invite", "i", "Create an invite and show the line to send (owners)"),
+    _b("members.role", "r", "Change the selected member's role (owners)"),
+    _b("members.remove", "x", "Remove the selected member from the space (owners)"),
+    _b("members.revoke", "v", "Revoke the selected invite (owners)"),
+    _b("members.force_release", "u", "Force open a member's lock (owners)"),
 )
 
 BINDINGS_BY_ID: dict[str, BindingSpec] = {b.id: b for b in BINDINGS}

@@ -19,6 +19,13 @@ class LocksConfig(Section):
     sweep_every_s: float = Field(
         default=5.0, gt=0, le=60, description="How often the embedded backend expires leases."
     )
+    grant_idle_s: float = Field(
+        default=60.0, ge=1, le=3600,
+        description=(
+            "A lock you queued for reaches you while the artifacts pane is not focused: it is "
+            "released (and you are told) if you do not open the editor within this time."
+        ),
+    )
 
     @model_validator(mode="after")
     def _timing(self) -> "LocksConfig":

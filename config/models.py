@@ -9,6 +9,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from .agents import MAX_ENABLED_AGENTS, AgentConfig, default_agents
 from .backend import BackendConfig
+from .budget import BudgetConfig
 from .base import Section, check
 from .errors import Key
 from .flows.model import FlowConfig, is_agent_actor
@@ -28,6 +29,7 @@ SECTIONS = (
     "flows",
     "streaming",
     "locks",
+    "budget",
     "keymap",
     "theme",
     "ui",
@@ -44,6 +46,7 @@ class Config(Section):
     flows: dict[str, FlowConfig] = Field(default_factory=dict)
     streaming: StreamingConfig = Field(default_factory=StreamingConfig)
     locks: LocksConfig = Field(default_factory=LocksConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
     keymap: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_KEYMAP))
     theme: ThemeConfig = Field(default_factory=ThemeConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
@@ -151,6 +154,10 @@ class Config(Section):
 
             return data_dir()
         return self.backend.data_dir
+
+    def budget_for(self, space: str) -> float | None:
+        """The space's budget in USD (None: no limit), recorded on it when its owner opens it."""
+        return self.budget.for_space(space)
 
     def agent(self, handle: str) -> AgentConfig:
         for a in self.agents:

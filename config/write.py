@@ -28,6 +28,7 @@ from .flows.model import FlowConfig, StageConfig
 from .identity import IdentityConfig, handle_from_login, login_name
 from .keymap import BINDINGS
 from .llm import ModelSpec, ModelsConfig
+from .budget import BudgetConfig
 from .locks import LocksConfig
 from .models import Config
 from .paths import config_file, data_dir
@@ -94,6 +95,10 @@ SECTION_DOCS: dict[str, str] = {
         "the dark and light themes named here. NO_COLOR is honoured whatever the theme."
     ),
     "ui": "How the app behaves in your terminal.",
+    "budget": (
+        "What agent runs may cost per space you own (USD, over the space's life). Runs past it are "
+        "refused before they start, for every client."
+    ),
 }
 
 # Which model describes the keys under each table header, for the per-key comments.
@@ -105,6 +110,7 @@ _TABLE_MODELS: dict[str, type[BaseModel]] = {
     "agents": AgentConfig,
     "streaming": StreamingConfig,
     "locks": LocksConfig,
+    "budget": BudgetConfig,
     "theme": ThemeConfig,
     "ui": UIConfig,
 }
@@ -232,12 +238,17 @@ def default_config_text(env: Mapping[str, str] | None = None) -> str:
     )
     section("flows", body)
 
-    body = _dump({"streaming": _plain(cfg.streaming)}) + _commented(
-        _dump({"ui_max_chars": 16, "persist_max_chars": 256})
+    body = (
+        _dump({"streaming": _plain(cfg.streaming)})
+        + _commented(_dump({"ui_max_chars": 16, "persist_max_chars": 256}))
+        + "\n#\n# On a Convex deployment every call is billed (docs/CONVEX.md \"Cost\"): a cheaper profile\n"
+        + _commented(_dump({"streaming": {"convex": {"ui_lane": False, "persist_interval_ms": 1000}}}))
     )
     section("streaming", _describe_keys(body, StreamingConfig, set()))
 
     section("locks", _describe_keys(_dump({"locks": _plain(cfg.locks)}), LocksConfig, set()))
+    section("budget", _describe_keys("[budget]\n" + _commented(_dump({"usd": 5.0})) + "\n# spaces = { main = 2.0 }\n",
+                                     BudgetConfig, set()))
 
     width = 40
     lines = ["[keymap]"]

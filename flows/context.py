@@ -86,13 +86,15 @@ class RunContext:
         return LockHold(self.client, artifact_id, LeasePolicy.from_config(self.locks),
                         me_actor_id=self.agent.actor_id, key_prefix=self.key_prefix)
 
-    async def stream(self, messages: Sequence[Message]) -> AsyncIterator[TokenChunk]:
-        """The agent's model, streamed (stops at once when ``cancel`` is set); keeps the usage."""
+    async def stream(self, messages: Sequence[Message], temperature: float | None = None) -> AsyncIterator[TokenChunk]:
+        """The agent's model, streamed (stops at once when ``cancel`` is set); keeps the usage.
+        ``temperature``: this run's own (a variation's), instead of the agent's."""
         spec, cfg = self.agent.model, self.agent.config
         env = os.environ if self.env is None else self.env
         async for chunk in stream_completion(
             spec.model, messages, api_base=spec.api_base, api_key=spec.api_key(env),
-            api_key_env=spec.api_key_env, agent=cfg.handle, temperature=cfg.temperature,
+            api_key_env=spec.api_key_env, agent=cfg.handle,
+            temperature=cfg.temperature if temperature is None else temperature,
             max_tokens=cfg.max_tokens or spec.max_tokens, timeout=spec.timeout_s, cancel=self.cancel,
             extra=spec.params or None,
         ):

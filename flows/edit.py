@@ -36,7 +36,7 @@ from collab.flows.cadence import Batch, StreamBatcher
 from collab.flows.context import RunContext, RunFailed
 from collab.flows.discussion import finish_message, open_reply
 from collab.flows.errors import LLMError
-from collab.flows.live import new_stream_key, pump
+from collab.flows.live import new_stream_key, prepend, pump, until_text
 from collab.flows.llm import TokenChunk
 from collab.flows.prompts import revise_messages
 
@@ -54,23 +54,6 @@ def strip_fences(text: str) -> str:
 
 class _Restart(Exception):
     """The lock went to someone else before our first token: start again when granted."""
-
-
-async def _prepend(first: list[TokenChunk], rest: AsyncIterator[TokenChunk]) -> AsyncIterator[TokenChunk]:
-    for chunk in first:
-        yield chunk
-    async for chunk in rest:
-        yield chunk
-
-
-async def _until_text(stream: AsyncIterator[TokenChunk]) -> list[TokenChunk]:
-    """Read the stream up to its first text (or its end): what arrived so far."""
-    seen: list[TokenChunk] = []
-    async for chunk in stream:
-        seen.append(chunk)
-        if chunk.text or chunk.done:
-            break
-    return seen
 
 
 async def _take(ctx: RunContext, hold: LockHold) -> bool:
@@ -104,7 +87,7 @@ async def run_revise(ctx: RunContext) -> dict[str, Any]:
                                    artifact=artifact, request=request, instruction=ctx.input.get("instruction"))
         stream = ctx.stream(messages)
         try:
-            first = [] if hold.held else await _until_text(stream)
+            first = [] if hold.held else await until_text(stream)
         except LLMError as exc:  # failed before writing anything: nothing to release
             await _note(ctx, thread_id, f"Could not revise #{artifact['slug']}: {exc}", failed=str(exc))
             raise RunFailed(str(exc)) from exc
@@ -129,7 +112,7 @@ async def run_revise(ctx: RunContext) -> dict[str, Any]:
         failure = f"@{cfg.handle} produced an empty revision of #{artifact['slug']}; nothing saved"
         await _note(ctx, thread_id, f"Could not revise #{artifact['slug']}: {failure}", failed=failure)
         raise RunFailed(failure)
-    return await _write(ctx, hold, artifact, request, thread_id, _prepend(first, stream))
+    return await _write(ctx, hold, artifact, request, thread_id, prepend(first, stream))
 
 
 async def _close(stream: AsyncIterator[TokenChunk]) -> None:

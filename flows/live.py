@@ -7,6 +7,10 @@ the first text after a quiet period goes out at once), so the backend sees ~33 c
 the whole worker whether it serves one agent or five. A push waits for the previous one (one
 in flight): a slow round trip makes the next push bigger, not more frequent.
 
+With the UI lane off (``streaming.ui_lane = false``, e.g. to save function calls on a Convex
+deployment) the pusher is disabled: registered streams drop their text and nothing is pushed,
+so readers see the persistence cadence only.
+
 ``base`` (the durable length the persistence lane has had *acknowledged*) rides on each chunk;
 the backend drops the part of the tail it covers (docs/API.md, streams). Because it is only
 raised after the durable write's ack, every snapshot a reader sees has ``len(durable) >= base``.
@@ -30,7 +34,7 @@ if TYPE_CHECKING:
     from collab.flows.cadence import StreamBatcher
     from collab.flows.llm import TokenChunk
 
-__all__ = ["LivePusher", "LiveStream", "new_stream_key"]
+__all__ = ["LivePusher", "LiveStream", "new_stream_key", "prepend", "pump", "until_text"]
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +69,10 @@ class LiveStream:
 class LivePusher:
     """Flushes every registered stream's new text in one mutation per UI tick."""
 
-    def __init__(self, client: ConvexClient, interval_ms: float = 30.0, clock: Clock | None = None) -> None:
+    def __init__(self, client: ConvexClient, interval_ms: float = 30.0, clock: Clock | None = None,
+                 *, enabled: bool = True) -> None:
         self.client = client
+        self.enabled = enabled
         self.interval = interval_ms / 1000
         self.clock = clock or LoopClock()
         self.streams: dict[str, LiveStream] = {}
@@ -77,7 +83,8 @@ class LivePusher:
         self._last = float("-inf")
 
     def start(self) -> LivePusher:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="live-pusher")
+        if self.enabled:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="live-pusher")
         return self
 
     async def stop(self) -> None:
@@ -88,6 +95,8 @@ class LivePusher:
             self._task = None
 
     def register(self, stream_id: str, key: str, base: int = 0) -> LiveStream:
+        if not self.enabled:  # the UI lane is off: a stream that takes text and pushes nothing
+            return LiveStream(stream_id, key, base=base, sent_base=base, closed=True)
         stream = LiveStream(stream_id, key, base=base, sent_base=base, _pusher=self)
         self.streams[stream_id] = stream
         return stream
@@ -155,3 +164,23 @@ async def pump(chunks: AsyncIterator[TokenChunk], batcher: StreamBatcher, live: 
                 live.add(chunk.text)
     return batcher.text
 
+
+
+async def until_text(stream: AsyncIterator[TokenChunk]) -> list[TokenChunk]:
+    """Read a model stream up to its first text (or its end): what arrived so far. A flow that
+    must take something (a lock, a proposal's stream) takes it when there is something to write:
+    a cold local model, or one busy with other agents' runs, can take minutes to start."""
+    seen: list[TokenChunk] = []
+    async for chunk in stream:
+        seen.append(chunk)
+        if chunk.text or chunk.done:
+            break
+    return seen
+
+
+async def prepend(first: list[TokenChunk], rest: AsyncIterator[TokenChunk]) -> AsyncIterator[TokenChunk]:
+    """The chunks :func:`until_text` read, then the rest of the stream."""
+    for chunk in first:
+        yield chunk
+    async for chunk in rest:
+        yield chunk

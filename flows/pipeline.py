@@ -121,10 +121,9 @@ async def run_stage(ctx: RunContext) -> dict[str, Any]:
     if not content.strip():
         await hold.release(keep_draft=False)
         raise RunFailed(f"@{ctx.agent.handle} wrote nothing for stage {sr['stageName']}")
-    hold.closing = True  # handing in ends the hold: not a loss
-    await ctx.client.mutation(api.pipelines.submit, {"pipelineId": p["_id"], "stageRunId": sr["_id"],
-                                                     "token": hold.token, "content": content})
-    hold.end()
+    await hold.end_with(api.pipelines.submit, {"pipelineId": p["_id"], "stageRunId": sr["_id"],
+                                               "token": hold.token, "content": content})
+    hold.end()  # handing in ended the hold
     return {"pipelineId": p["_id"], "stageRunId": sr["_id"], "length": len(content)}
 
 

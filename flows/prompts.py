@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["discussion_messages", "review_messages", "revise_messages", "stage_history", "stage_messages"]
+__all__ = ["compose_messages", "discussion_messages", "review_messages", "revise_messages", "stage_history",
+           "stage_messages", "variation_messages"]
 
 THREAD_BUDGET = 6_000
 ARTIFACT_BUDGET = 4_000
@@ -173,3 +174,41 @@ def review_messages(*, handle: str, name: str, persona: str, role: str, pipeline
     if history:
         parts.append(history.split("\nYour previous output")[0])
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+def variation_messages(*, handle: str, name: str, persona: str, role: str, artifact: dict[str, Any], base: str,
+                       instruction: str, index: int, n: int, flow_instructions: str | None = None,
+                       shortlist: Sequence[tuple[int, str]] = (), note: str | None = None) -> list[dict[str, str]]:
+    """Chat messages for one variation of a round: the artifact as it was when the round
+    started (``base``), the instruction, and for a later round the shortlisted variations and
+    the note to go further in their direction. Each variation is written on its own, so it
+    asks for a version of its own, not a copy of another."""
+    system = _system(handle, name, persona, role) + (
+        f"\nYou are writing variation {index} of {n} of the artifact #{artifact['slug']}. Each variation "
+        "is a complete alternative version; make yours distinct. Output ONLY the complete new content, "
+        "ready to save as the next version: no preface, no explanation, no fences around the whole.")
+    if flow_instructions:
+        system += f"\n{flow_instructions}"
+    parts = [f"Current content of #{artifact['slug']} ({artifact['title']}, version {artifact['version']}):\n\n"
+             f"{_clip(base, ARTIFACT_BUDGET * 2)}"]
+    if shortlist:
+        budget = max(500, ARTIFACT_BUDGET // max(1, len(shortlist)))
+        parts.append("The team shortlisted these variations from the previous round; go further in their "
+                     "direction:\n\n" + "\n\n".join(f"--- shortlisted #{i} ---\n{_clip(text, budget)}"
+                                                     for i, text in shortlist))
+    if note:
+        parts.append(f"What to change this time: {note}")
+    parts.append(f"Instruction: {instruction}")
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def compose_messages(*, handle: str, name: str, persona: str, role: str, artifact: dict[str, Any],
+                     parts: Sequence[dict[str, Any]], instruction: str) -> list[dict[str, str]]:
+    """Chat messages for a composition: the selected parts of several variations, in order,
+    merged into one version following the instruction."""
+    system = _system(handle, name, persona, role) + (
+        f"\nYou are composing a new version of the artifact #{artifact['slug']} from parts of several "
+        "variations. Output ONLY the complete new content: no preface, no explanation, no fences around the whole.")
+    budget = max(500, ARTIFACT_BUDGET * 2 // max(1, len(parts)))
+    shown = "\n\n".join(f"--- part {k + 1}: variation #{p['index']:g}, lines {p['range']['start'] + 1}-"
+                         f"{p['range']['end']} ---\n{_clip(str(p['text']), budget)}" for k, p in enumerate(parts))
+    user = f"The parts, in the order to use them:\n\n{shown}\n\nInstruction: {instruction}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]

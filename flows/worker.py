@@ -13,6 +13,8 @@ identity, up to ``max_runs`` runs at once.
   ``runs:complete`` or the error with ``runs:fail``. A worker that dies stops heartbeating:
   the backend's lease expiry fails (or requeues) the run and closes its streams.
 - All streams of all agents share one :class:`LivePusher`: one ``streams:push`` per UI tick.
+- The cadences and the UI lane are those of ``[streaming]``, with ``[streaming.convex]``
+  applied when the backend is a Convex deployment (:func:`on_convex`).
 """
 
 from __future__ import annotations
@@ -27,15 +29,16 @@ from typing import Any
 from collab.backend_client import ConvexClient
 from collab.backend_client.api import api
 from collab.backend_client.auth import AuthSpec
-from collab.config import AgentConfig, Config
+from collab.config import AgentConfig, Config, StreamingConfig
 from collab.flows.cadence import Cadence
-from collab.backend_client.space import RUN_OVER, error_code
+from collab.backend_client.space import RUN_OVER, error_code, error_text
 from collab.flows.context import Agent, RunContext, RunFailed
 from collab.flows.discussion import run_discussion
 from collab.flows.edit import run_revise
 from collab.flows.live import LivePusher
 from collab.flows.llm import warm_up
 from collab.flows.pipeline import run_review, run_stage
+from collab.flows.variations import run_compose, run_variation
 
 __all__ = ["FLOWS", "Worker"]
 
@@ -43,10 +46,20 @@ log = logging.getLogger(__name__)
 
 Flow = Callable[[RunContext], Awaitable[dict[str, Any]]]
 FLOWS: dict[str, Flow] = {"discussion": run_discussion, "reply": run_discussion, "revise": run_revise,
-                          "edit": run_revise,
+                          "edit": run_revise, "variation": run_variation, "compose": run_compose,
                           "stage": run_stage, "review": run_review}  # a pipeline's stages (flows/pipeline.py)
 DEFAULT_LEASE_MS = 15_000
 MAX_RUNS = 5
+CONVEX_CLOUD_HOSTS = (".convex.cloud",)
+
+
+def on_convex(url: str, config: Config) -> bool:
+    """Is ``url`` a Convex deployment rather than an embedded backend? Yes when the config names
+    a deployment (``backend.url``) or the URL is a Convex Cloud one (``collab worker --url``)."""
+    from urllib.parse import urlparse
+
+    host = (urlparse(url).hostname or "").lower()
+    return not config.backend.embedded or host.endswith(CONVEX_CLOUD_HOSTS)
 
 
 class Worker:
@@ -58,12 +71,15 @@ class Worker:
     def __init__(self, url: str, config: Config, auth_for: Callable[[str], AuthSpec], *,
                  agents: Sequence[AgentConfig] | None = None, max_runs: int = MAX_RUNS,
                  lease_ms: float = DEFAULT_LEASE_MS, env: Mapping[str, str] | None = None,
-                 warm: bool = True, freeze_gc: bool = True) -> None:
+                 warm: bool = True, freeze_gc: bool = True, convex: bool | None = None) -> None:
         self.url = url
         self.config = config
         self.auth_for = auth_for
         self.agent_configs = list(agents if agents is not None else config.enabled_agents())
-        self.cadence = Cadence.from_config(config.streaming)
+        # the cadences and the UI lane in force for this backend ([streaming.convex] on Convex)
+        self.streaming: StreamingConfig = config.streaming.for_backend(
+            embedded=not (on_convex(url, config) if convex is None else convex))
+        self.cadence = Cadence.from_config(self.streaming)
         self.max_runs = max_runs
         self.lease_ms = lease_ms
         self.env = env
@@ -92,7 +108,7 @@ class Worker:
         # one connection pushes the live tails of every agent's streams (the key authorizes);
         # it exists before any run can be claimed
         first = next(iter(self.agents.values()))
-        self.pusher = LivePusher(first.client, self.cadence.ui_interval_ms).start()
+        self.pusher = LivePusher(first.client, self.cadence.ui_interval_ms, enabled=self.streaming.ui_lane).start()
         for agent in self.agents.values():
             kick = self._kick[agent.handle] = asyncio.Event()
             pending = agent.client.watch(api.runs.pending, {})
@@ -223,7 +239,7 @@ class Worker:
             outcome = "failed"
             log.exception("run %s of @%s crashed", ctx.run_id, agent.handle)
             if error_code(exc) not in RUN_OVER:
-                await self._fail(ctx, f"@{agent.handle} hit an internal error: {exc}", retry=False)
+                await self._fail(ctx, f"@{agent.handle} hit an internal error: {error_text(exc)}", retry=False)
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -22,21 +22,23 @@ class Prompt(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
+    def __init__(self, question: str, value: str = "", placeholder: str = "", *, allow_empty: bool = False) -> None:
+        """``allow_empty``: enter on an empty line answers "" (escape still answers None)."""
         super().__init__()
         self.question = question
         self.initial = value
         self.placeholder = placeholder
+        self.allow_empty = allow_empty
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question)
+            yield Static(self.question)  # wraps: a question longer than the dialog stays whole
             yield Input(value=self.initial, placeholder=self.placeholder)
             yield Static(Text("enter: ok   escape: cancel", style="dim"))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.dismiss(event.value.strip() or None)
+        self.dismiss(event.value.strip() or ("" if self.allow_empty else None))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -116,7 +118,7 @@ class MessageDialog(ModalScreen[None]):
         self.dismiss(None)
 
 
-class FlowPicker(ModalScreen[str | None]):
+class PipelineFlowPicker(ModalScreen[str | None]):
     """Pick a pipeline flow of the config (``view = "pipeline"``) to start on the artifact."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -140,3 +142,25 @@ class FlowPicker(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+class Confirm(ModalScreen[bool]):
+    """A yes/no question: y or enter says yes, n or escape no."""
+
+    BINDINGS = [Binding("y,enter", "yes", "Yes"), Binding("n,escape", "no", "No")]
+
+    def __init__(self, question: str, detail: str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(self.question, style="bold"))
+            if self.detail:
+                yield Static(self.detail)
+            yield Static(Text("y: yes   n: no", style="dim"))
+
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    def action_no(self) -> None:
+        self.dismiss(False)

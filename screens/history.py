@@ -15,25 +15,11 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from collab.backend_client import ConvexError
-from collab.backend_client.space import LockConflict, SpaceSession, diff_lines, error_text
+from collab.backend_client.space import LockConflict, SpaceSession, error_text
+from collab.screens.diff import diff_text
 from collab.widgets.keys import binding
 from collab.widgets.live import LiveBinding
 from collab.widgets.timefmt import ago
-
-
-DIFF_STYLE = {"add": "green", "del": "red", "hunk": "cyan", "head": "bold", "same": ""}
-
-
-def diff_text(a: str, b: str, label_a: str, label_b: str) -> Text:
-    """A unified diff, coloured (the facade's :func:`diff_lines`)."""
-    lines = diff_lines(a, b, label_a, label_b)
-    if not lines:
-        return Text("(no differences)", style="dim")
-    out = Text()
-    for line in lines:
-        style = ("green" if line.text.startswith("+") else "red") if line.kind == "head" else DIFF_STYLE[line.kind]
-        out.append(line.text + "\n", style=style)
-    return out
 
 
 class HistoryScreen(Screen[None]):

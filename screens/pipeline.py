@@ -16,13 +16,14 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from collab.backend_client import ConvexError
-from collab.backend_client.space import (LockConflict, SpaceSession, diff_lines, error_text, pipeline_flows,
-                                         stage_output, track)
-from collab.screens.dialogs import FlowPicker, Prompt
+from collab.backend_client.space import LockConflict, SpaceSession, error_text, pipeline_flows, stage_output, track
+from collab.screens.dialogs import PipelineFlowPicker, Prompt
+from collab.screens.history import diff_text
 from collab.screens.stage_editor import StageEditorScreen
 from collab.widgets.keys import binding
 from collab.widgets.live import LiveBinding
@@ -31,7 +32,6 @@ from collab.widgets.stream_text import StreamText
 
 __all__ = ["PipelineScreen", "open_pipeline", "pipeline_commands"]
 
-DIFF_STYLE = {"add": "green", "del": "red", "hunk": "cyan", "head": "bold", "same": ""}
 
 
 class PipelineScreen(Screen[None]):
@@ -39,8 +39,10 @@ class PipelineScreen(Screen[None]):
     PipelineScreen #pipe-title { height: 1; padding: 0 1; }
     PipelineScreen StageTrack { max-height: 7; }
     PipelineScreen #pipe-status { height: auto; max-height: 3; padding: 0 1; }
-    PipelineScreen #pipe-output { height: 1fr; min-height: 4; border: round $primary 50%; }
-    PipelineScreen #pipe-output:focus { border: round $accent; }
+    PipelineScreen #pipe-body { height: 1fr; min-height: 4; border: round $primary 50%; }
+    PipelineScreen #pipe-body:focus-within { border: round $accent; }
+    PipelineScreen #pipe-output { height: 1fr; padding: 0 1; }
+    PipelineScreen #pipe-diff { height: 1fr; display: none; padding: 0 1; }
     PipelineScreen #pipe-attempts { height: auto; max-height: 6; padding: 0 1; border-top: solid $primary 50%; }
     """
     BINDINGS = [
@@ -72,7 +74,10 @@ class PipelineScreen(Screen[None]):
         yield Static(id="pipe-title")
         yield StageTrack(id="track")
         yield Static(id="pipe-status")
-        yield StreamText("No output.", id="pipe-output")
+        with Vertical(id="pipe-body"):
+            yield StreamText(placeholder="No output.", id="pipe-output")
+            with VerticalScroll(id="pipe-diff"):
+                yield Static(id="pipe-diff-text")
         yield Static(id="pipe-attempts")
         yield Footer()
 
@@ -159,12 +164,14 @@ class PipelineScreen(Screen[None]):
         self.query_one(StageTrack).set_stages(track(p, self.runs) if p else [])
         self.query_one("#pipe-status", Static).update(self._status(p, run))
         self.query_one("#pipe-attempts", Static).update(attempts_text(self.runs))
-        out = self.query_one(StreamText)
+        body = self.query_one("#pipe-body")
         if run is not None:
             what = "notes" if p and p["stages"][int(run["stage"])]["output"] == "notes" else "output"
-            out.border_title = f"{'Diff' if self.diff else what.title()}: {run['stageName']} #{run['attempt']:g}"
+            body.border_title = f"{'Diff' if self.diff else what.title()}: {run['stageName']} #{run['attempt']:g}"
         else:
-            out.border_title = "Output"
+            body.border_title = "Output"
+        self.query_one("#pipe-output").display = not self.diff
+        self.query_one("#pipe-diff").display = self.diff
         if self.diff:
             self._show_diff()
         else:
@@ -222,21 +229,18 @@ class PipelineScreen(Screen[None]):
 
     @work(exclusive=True, group="diff")
     async def _show_diff(self) -> None:
-        run, out = self.current, self.query_one(StreamText)
+        """The output against the stage's input version (not streaming: drawn when the durable
+        output or the attempt changes, not on every tail)."""
+        run, shown = self.current, self.query_one("#pipe-diff-text", Static)
         if run is None:
             return
         try:
             before = await self.view.input_of(str(self.artifact["_id"]), int(run["inputVersion"]))
         except Exception as exc:
-            out.set_text(f"Cannot load version {run['inputVersion']:g}: {error_text(exc)}")
+            shown.update(f"Cannot load version {run['inputVersion']:g}: {error_text(exc)}")
             return
-        lines = diff_lines(before, stage_output(run, self.tails), f"v{run['inputVersion']:g} (input)",
-                           f"{run['stageName']} #{run['attempt']:g}")
-        if not lines:
-            out.set_styled([("(no differences from the input)", "dim")])
-            return
-        out.set_styled([(ln.text, ("green" if ln.text.startswith("+") else "red") if ln.kind == "head"
-                         else DIFF_STYLE[ln.kind]) for ln in lines])
+        shown.update(diff_text(before, stage_output(run, self.tails), f"v{run['inputVersion']:g} (input)",
+                               f"{run['stageName']} #{run['attempt']:g}"))
 
     # ------------------------------------------------------------------ actions
 
@@ -343,7 +347,7 @@ class PipelineScreen(Screen[None]):
 
     @work(exclusive=True, group="start")
     async def action_start(self) -> None:
-        flow = await self.app.push_screen_wait(FlowPicker(self.session, str(self.artifact.get("title", ""))))
+        flow = await self.app.push_screen_wait(PipelineFlowPicker(self.session, str(self.artifact.get("title", ""))))
         if flow:
             pid = await self._call("Cannot start", lambda: self.view.start(str(self.artifact["_id"]), flow))
             if pid:

@@ -1,6 +1,7 @@
 """Waiting on live queries in tests: a condition over one or more LiveQuery values, checked
-each time one of them changes (never a sleep). The timeout is only the safety net that turns a
-hang into a failure; it is not a budget for a quiet machine."""
+each time one of them changes. The timeout is only the safety net that turns a hang into a
+failure; it is not a budget for a quiet machine. With no LiveQuery to follow (a worker's own
+state, a server's counters) the condition is polled instead."""
 
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ async def until(check: Callable[[], T | None], *lives: LiveQuery[Any], timeout: 
             got = check()
             if got:
                 return got
-            await changed.wait()
+            if lives:
+                await changed.wait()
+            else:
+                await asyncio.sleep(0.05)
 
     try:
         return await asyncio.wait_for(loop(), timeout)

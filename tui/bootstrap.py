@@ -20,6 +20,7 @@ from collab.backend_client.api import api
 from collab.config import Config, ConfigError, load_config, resolve_paths, write_default_config
 from collab.config.identity import handle_from_login, login_name
 from collab.backend_client.space import SpaceSession, open_session
+from collab.backend_client.space.session import NotAMember
 
 
 class BootstrapError(Exception):
@@ -47,9 +48,32 @@ def load(options: LaunchOptions, *, write_default: bool = True) -> Config:
     if options.data_dir is not None:
         overrides["backend.data_dir"] = str(options.data_dir)
     try:
-        return load_config(options.config_path, overrides=overrides)
+        config = load_config(options.config_path, overrides=overrides)
     except ConfigError as exc:
         raise BootstrapError(str(exc)) from exc
+    return with_joined(config, options)
+
+
+def forced_embedded(options: LaunchOptions) -> bool:
+    """``--url embedded`` / ``COLLAB_URL=embedded``: this machine's backend, even after a join."""
+    said = options.url if options.url is not None else os.environ.get("COLLAB_URL", "")
+    return said.strip().lower() == "embedded"
+
+
+def with_joined(config: Config, options: LaunchOptions) -> Config:
+    """After ``collab join``, plain ``collab`` opens the joined backend and space (the last one
+    joined), as the handle the code was exchanged for. A URL from the config file, the
+    environment or ``--url`` wins, and so does ``--url embedded``."""
+    if config.backend.url is not None or forced_embedded(options):
+        return config
+    from collab.tui import joined
+
+    found = joined.default(resolve_paths().config_dir)
+    if found is None:
+        return config
+    backend = config.backend.model_copy(update={"url": found.url, "space": options.space or found.space})
+    identity = config.identity.model_copy(update={"handle": found.handle})
+    return config.model_copy(update={"backend": backend, "identity": identity})
 
 
 def my_handle(config: Config) -> str:
@@ -63,6 +87,8 @@ class Endpoint:
     # Embedded only: the data dir whose signing key can mint any identity. Anyone who can read
     # it is trusted already, so a second local user joins an existing space through it.
     data_dir: Path | None = None
+    ssl: Any = None  # an ssl.SSLContext for a backend with a pinned self-signed certificate
+    joined: bool = False  # joined with an invite: open the space, never create one there
 
 
 SPACES_FILE = "spaces.json"
@@ -108,13 +134,20 @@ def backend_url_and_token(config: Config) -> Endpoint:
     """The URL to connect to and the user's token (embedded: started or joined here)."""
     handle = my_handle(config)
     if config.backend.url and config.backend.url != "embedded":
+        from collab.tui import joined
+
         token = os.environ.get(config.backend.token_env, "")
+        found = joined.find(resolve_paths().config_dir, config.backend.url)
+        if not token and found is not None:
+            token = found.token() or ""
         if not token:
             raise BootstrapError(
-                f"backend.url is {config.backend.url} but ${config.backend.token_env} is empty: "
-                "set it to your token for that deployment"
+                f"backend.url is {config.backend.url} but ${config.backend.token_env} is empty and you "
+                "have not joined it: run the `collab join URL CODE` line an owner of the space sent you "
+                f"(or set ${config.backend.token_env} to your token for that deployment)"
             )
-        return Endpoint(config.backend.url, token)
+        return Endpoint(config.backend.url, token, ssl=found.ssl_context() if found else None,
+                        joined=found is not None)
     from collab.tui.backend_launcher import BackendStartError, start_backend
 
     paths = resolve_paths(data_dir_path=config.data_dir)
@@ -185,7 +218,8 @@ async def open_space(client: ConvexClient, config: Config, *, space_name: str | 
         return await _join_local(endpoint, name, handle, display)
 
     session = await open_session(client, config, handle=handle, space_name=space_name,
-                                 join_local=join if local is not None else None, clock=clock)
+                                 join_local=join if local is not None else None, clock=clock,
+                                 create=not (endpoint is not None and endpoint.joined))
     if session.created and local is not None:
         _remember_space(local, session.space_name, session.space_id, handle)
     return session
@@ -201,13 +235,16 @@ async def connect(
     """Start/join the backend, connect, open the space; returns the live session."""
     endpoint = await asyncio.to_thread(backend_url_and_token, config)
     url = endpoint.url
-    client = ConvexClient(url, auth=endpoint.token)
+    client = ConvexClient(url, auth=endpoint.token, ssl=endpoint.ssl)
     try:
         await client.connect(timeout=timeout_s)
         session = await open_space(client, config, space_name=space_name, endpoint=endpoint, clock=clock)
     except TimeoutError as exc:
         await client.close()
         raise BootstrapError(f"the backend at {url} did not answer within {timeout_s:.0f} s") from exc
+    except NotAMember as exc:
+        await client.close()
+        raise BootstrapError(f"{url}: {exc}") from exc
     except ConvexError as exc:
         await client.close()
         msg = exc.data.get("message") if isinstance(exc.data, dict) else exc
@@ -215,6 +252,9 @@ async def connect(
     except Exception as exc:
         await client.close()
         raise BootstrapError(f"cannot connect to {url}: {exc}") from exc
+    from collab.tui.commands.invite import team_url
+
+    session.team_url = team_url(config)
     if endpoint.data_dir is not None:
         from collab.tui.backend_launcher import BackendKeeper
 

@@ -72,6 +72,7 @@ class DocumentView(VerticalScroll, can_focus=True):
         self.draft: dict[str, Any] | None = None  # drafts:get of the shown artifact
         self.draft_row: dict[str, Any] | None = None  # streams:forArtifact of the shown artifact
         self._shown: tuple[Any, ...] | None = None  # what the body renders now (skip equal renders)
+        self.latest_round: dict[str, Any] | None = None  # variations:forArtifact's newest round
 
     def compose(self) -> ComposeResult:
         yield Static(id="doc-header")
@@ -175,6 +176,22 @@ class DocumentView(VerticalScroll, can_focus=True):
             text.append("\n")
             base = (self.draft or {}).get("baseVersion") or art.get("version", "?")
             text.append(f"✎ @{drafting} is writing a draft (from v{base})…", style="italic yellow")
+        rnd = self.latest_round
+        if rnd is not None and rnd.get("artifactId") == art.get("_id"):
+            counts = rnd.get("counts") or {}
+            busy = counts.get("streaming", 0) + counts.get("queued", 0)
+            text.append("\n")
+            text.append(f"⧉ variations round {rnd['number']:g}: ", style="cyan")
+            text.append(f"{busy} writing" if busy else f"{counts.get('done', 0)} done", style="cyan")
+            if rnd.get("stars"):
+                text.append(f" ★{rnd['stars']}", style="yellow")
+            if rnd.get("picked"):
+                text.append(f" ✔ #{rnd['picked']['index']:g} picked", style="green")
+            text.append("  (v)", style="dim")
         if self.stale:
             text.append("  (stale: offline)", style="bold red")
         header.update(text)
+
+    def set_rounds(self, rounds: list[dict[str, Any]] | None) -> None:
+        self.latest_round = rounds[0] if rounds else None
+        self.refresh_header()

@@ -29,6 +29,7 @@ from textual.strip import Strip
 
 from collab.backend_client.space import merge, rows_by_message
 from collab.widgets.keys import binding
+from collab.widgets.usage import run_cost
 from collab.widgets.wrap import IncrementalWrap
 
 __all__ = ["MessageLog", "header_text", "message_prompt"]
@@ -57,6 +58,8 @@ def header_text(msg: dict[str, Any], me: str = "") -> Text:
         text.append(f" ■ stopped: {msg.get('error')}", style="bold yellow")  # ctrl+g, not a fault
     elif state == "failed":
         text.append(f" ✗ failed: {msg.get('error') or ''}", style="bold red")
+    if msg.get("usage"):  # an agent's reply: what its run cost (set when the run ends)
+        text.append(f" · {run_cost(msg['usage'])}", style="dim")
     return text
 
 
@@ -79,7 +82,8 @@ def message_prompt(msg: dict[str, Any], me: str = "", live: dict[str, Any] | Non
 
 
 def _header_key(msg: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(msg.get(k) for k in ("authorHandle", "authorKind", "decision", "openQuestion", "state", "error"))
+    return tuple(msg.get(k) for k in ("authorHandle", "authorKind", "decision", "openQuestion", "state", "error")) \
+        + (repr(msg.get("usage")),)
 
 
 @dataclass(eq=False)

@@ -1,7 +1,9 @@
 """The presence bar: who is here (humans and agents), who types, what each one views, what
-each one holds. It binds its own live queries: ``presence:list`` (its own table: heartbeats
-never re-run content queries), ``spaces:members``, ``locks:list`` and ``artifacts:list`` (for
-the slugs)."""
+each one holds, and what every agent is doing (idle, queued, thinking, writing into which
+artifact or reply at ~N tokens/s). It binds its own live queries: ``presence:list`` (its own
+table: heartbeats never re-run content queries), ``spaces:members``, ``locks:list``,
+``artifacts:list`` (for the slugs), ``runs:active`` and ``streams:forSpace`` (the discussion
+pane watches the same tails: one subscription)."""
 
 from __future__ import annotations
 
@@ -24,17 +26,22 @@ class PresenceBar(Static):
         self.holding: dict[str, list[str]] = {}  # handle -> artifact titles
         self.titles: dict[str, str] = {}  # artifactId -> slug
         self._locks: list[dict[str, Any]] = []
+        self.runs: list[dict[str, Any]] = []  # unfinished runs: what each agent is doing
+        self.streams: list[dict[str, Any]] = []  # live tails: where each agent writes, how fast
         self._bindings = [LiveBinding(self, lambda rows: self.set_members(rows or [])),
                           LiveBinding(self, lambda rows: self.set_presence(rows or [])),
                           LiveBinding(self, self._on_locks),
-                          LiveBinding(self, self._on_artifacts)]
+                          LiveBinding(self, self._on_artifacts),
+                          LiveBinding(self, lambda rows: self.set_runs(rows or []), lambda err: None),
+                          LiveBinding(self, lambda rows: self.set_streams(rows or []), lambda err: None)]
 
     def on_mount(self) -> None:
         s = self.session
         if s is None:
             return
         for b, live in zip(self._bindings, (s.watch_members(), s.watch_presence(), s.artifacts.watch_locks(),
-                                            s.artifacts.watch_list())):
+                                            s.artifacts.watch_list(), s.members.watch_active_runs(),
+                                            s.discussion.watch_streams())):
             b.bind(live)
 
     def on_unmount(self) -> None:
@@ -52,6 +59,34 @@ class PresenceBar(Static):
     def set_members(self, members: list[dict[str, Any]]) -> None:
         self.members = members
         self._draw()
+
+    def set_runs(self, rows: list[dict[str, Any]]) -> None:
+        self.runs = rows
+        self._draw()
+
+    def set_streams(self, rows: list[dict[str, Any]]) -> None:
+        self.streams = rows
+        self._draw()
+
+    def agent_state(self, handle: str) -> tuple[str, str] | None:
+        """(text, style) of what agent ``handle`` is doing: writing into #artifact or a reply at
+        ~N tokens/s (estimated from the live tail: ~4 characters a token), thinking (its run
+        was claimed, nothing streamed yet), queued; None when idle."""
+        for row in self.streams:
+            if row.get("actorHandle") != handle:
+                continue
+            where = (f"✎#{self.titles.get(str(row.get('artifactId')), '?')}" if row.get("kind") == "draft"
+                     else "↳reply")
+            secs = (float(row.get("updatedAt", 0)) - float(row.get("startedAt", 0))) / 1000
+            chars = float(row.get("base", 0)) + len(str(row.get("text", "")))
+            rate = f" ~{chars / 4 / secs:.0f}t/s" if secs >= 0.5 and chars else ""
+            return where + rate, "green"
+        status = [r["status"] for r in self.runs if r.get("agentHandle") == handle]
+        if any(st in ("claimed", "streaming") for st in status):
+            return "…thinking", "italic"
+        if "queued" in status:
+            return "⧗queued", "dim"
+        return None
 
     def set_presence(self, rows: list[dict[str, Any]]) -> None:
         self.presence = rows
@@ -79,7 +114,11 @@ class PresenceBar(Static):
             cur = here.setdefault(h, {"typing": False, "artifacts": set(), "kind": row.get("actorKind")})
             cur["typing"] = cur["typing"] or bool(row.get("typing"))
             if row.get("artifactId"):
-                cur["artifacts"].add(self.titles.get(str(row["artifactId"]), "?"))
+                label = self.titles.get(str(row["artifactId"]), "?")
+                view = str(row.get("view") or "")
+                if view.startswith("variations r"):  # which round they look at
+                    label += "·" + view.split()[-1]
+                cur["artifacts"].add(label)
         humans: list[tuple[int, Text]] = []
         for m in self.members:
             if m.get("kind") == "agent":
@@ -101,8 +140,11 @@ class PresenceBar(Static):
             if m.get("kind") != "agent":
                 continue
             h = str(m.get("handle"))
-            active = h in here or h in self.holding
+            state = self.agent_state(h)
+            active = h in here or h in self.holding or state is not None
             item = Text(f"@{h}", style="bold magenta" if active else "magenta")
+            if state is not None:
+                item.append(" " + state[0], style=state[1])
             for held in self.holding.get(h, []):
                 item.append(f" ■#{held}", style="yellow")
             agents.append((0 if active else 1, item))

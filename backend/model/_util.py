@@ -4,6 +4,7 @@ client."""
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -59,3 +60,10 @@ def get_in(ctx: Any, table: str, doc_id: str) -> dict[str, Any] | None:
     if ctx.db.normalize_id(table, doc_id) is None:
         return None
     return ctx.db.get(doc_id)
+
+
+def random_token(ctx: Any, nbytes: int) -> str:
+    """Unpredictable text for capabilities (invite codes), like ``secrets.token_urlsafe`` but
+    from ``ctx.random_bytes``: a Convex mutation gets randomness only from its per-execution
+    seeded generator (``crypto.getRandomValues``), and the TypeScript twin does the same."""
+    return base64.urlsafe_b64encode(ctx.random_bytes(nbytes)).rstrip(b"=").decode()

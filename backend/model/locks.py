@@ -147,6 +147,20 @@ def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
             for r in rows if r.get("holderId") or r.get("pipelineId")]
 
 
+@query(args={"spaceId": v.id("spaces")}, policy="viewer", scope="space")
+def waiting(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Who waits for which lock in the space (the members screen): ``[{artifactId, actorId,
+    handle, kind, since, position}]``, in queue order per artifact (1 = next)."""
+    rows = ctx.db.query("lockWaiters").with_index("by_space", lambda q: q.eq("spaceId", args["spaceId"])).collect()
+    position: dict[str, int] = {}
+    out = []
+    for w in rows:  # creation order is queue order
+        position[w["artifactId"]] = position.get(w["artifactId"], 0) + 1
+        out.append({"artifactId": w["artifactId"], "actorId": w["actorId"], "handle": w["actorHandle"],
+                    "kind": w["actorKind"], "since": w["since"], "position": position[w["artifactId"]]})
+    return out
+
+
 @internal_mutation(args={"artifactId": v.id("artifacts"), "epoch": v.number()})
 def expire(ctx: Any, args: dict[str, Any]) -> bool:
     """The sweeper, scheduled at each lease end: expires the hold only if that lease really
@@ -156,7 +170,9 @@ def expire(ctx: Any, args: dict[str, Any]) -> bool:
         return False
     if lock["expiresAt"] > ctx.now():
         return False
-    lock = lk.end_hold(ctx, lock, "expired")
+    # This job is the lock's expiry job: end the hold without cancelling the running job (Convex
+    # must not be asked to cancel the job it is running).
+    lock = lk.end_hold(ctx, {**lock, "expiryJobId": None}, "expired")
     lk.grant_next(ctx, lock)
     return True
 

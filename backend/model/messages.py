@@ -17,6 +17,7 @@ from collab.backend.model import _live
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail, invalid
 from collab.backend.model._util import get_in, notify, parse_mentions, parse_refs
+from collab.backend.model import _usage
 from collab.backend.model.runs import insert_run
 from collab.backend.validators import v
 
@@ -142,6 +143,8 @@ def _queue_runs(ctx: Any, msg: dict[str, Any], task: str, target: str | None) ->
     order = {a: i for i, a in enumerate(msg["mentions"])}
     chosen = sorted((m for m in agents if msg["mentionsAll"] or m["actorId"] in order),
                     key=lambda m: order.get(m["actorId"], len(order)))[:MAX_AGENT_RUNS]
+    if chosen:  # asking agents costs money: refused (and nothing posted) past the budget
+        _usage.check_budget(ctx, ctx.caller.space)
     thread = msg.get("threadId", msg["_id"])
     runs = []
     for m in chosen:

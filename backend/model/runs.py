@@ -13,7 +13,7 @@ from typing import Any
 from collab.backend.database import UNDEFINED
 from collab.backend.functions import internal_mutation
 from collab.backend.model import _errors as err
-from collab.backend.model import _live
+from collab.backend.model import _live, _usage
 from collab.backend.model._auth import membership, mutation, query
 from collab.backend.model._util import audit, get_in, notify
 from collab.backend.model.schema import RUN_STATUS
@@ -74,7 +74,9 @@ def finish_run(ctx: Any, run: dict[str, Any], status: str, fields: dict[str, Any
                 "messageId": v.optional(v.id("messages")), "maxAttempts": v.optional(v.number())},
           policy="editor", scope="space")
 def enqueue(ctx: Any, args: dict[str, Any]) -> str:
-    """Queue a job for an agent member of the space. Returns the runId."""
+    """Queue a job for an agent member of the space. Returns the runId. ``BUDGET_EXCEEDED``
+    once the space has spent its budget."""
+    _usage.check_budget(ctx, ctx.caller.space)
     member = membership(ctx, args["spaceId"], args["agentId"])
     if member is None or member["kind"] != "agent":
         err.fail("NOT_AN_AGENT", "runs are for agent members of this space", actorId=args["agentId"])
@@ -135,6 +137,7 @@ def heartbeat(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
                 "usage": v.optional(v.any()), "costUsd": v.optional(v.number())}, policy="editor", scope="run")
 def complete(ctx: Any, args: dict[str, Any]) -> None:
     run = _owned(ctx, args["attempt"])
+    _usage.record(ctx, run, args.get("usage"), args.get("costUsd"), args.get("output"))
     finish_run(ctx, run, "done", {k: args[k] for k in ("output", "usage", "costUsd") if k in args})
 
 
@@ -145,6 +148,7 @@ def fail(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Report a failure; ``retry: true`` requeues while attempts remain. Returns ``{status}``."""
     run = _owned(ctx, args["attempt"])
     extra = {k: args[k] for k in ("usage", "costUsd") if k in args}
+    _usage.record(ctx, run, args.get("usage"), args.get("costUsd"))  # tokens spent count, even on failure
     if args.get("retry") and run["attempt"] < run["maxAttempts"]:
         if run.get("expiryJobId"):
             ctx.scheduler.cancel(run["expiryJobId"])
@@ -212,6 +216,23 @@ def pending(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
         "by_agent_status", lambda q: q.eq("agentId", ctx.caller.actor_id).eq("status", "queued")).collect()
 
 
+@query(args={"spaceId": v.id("spaces")}, policy="viewer", scope="space")
+def active(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Runs of the space not finished yet, oldest first, each with ``agentHandle``: what every
+    agent is doing (queued, claimed = thinking, streaming) for the presence bar."""
+    rows = []
+    for status in ("queued", *ACTIVE):
+        rows += ctx.db.query("runs").with_index(
+            "by_space_status", lambda q, s=status: q.eq("spaceId", args["spaceId"]).eq("status", s)).collect()
+    out = []
+    for r in sorted(rows, key=lambda r: r["_creationTime"]):
+        agent = ctx.db.get(r["agentId"])
+        out.append({"runId": r["_id"], "agentId": r["agentId"], "agentHandle": agent["handle"] if agent else "?",
+                    "kind": r["kind"], "status": r["status"], "artifactId": r.get("artifactId"),
+                    "messageId": r.get("messageId"), "queuedAt": r["queuedAt"], "startedAt": r.get("startedAt")})
+    return out
+
+
 @query(args={"runId": v.id("runs")}, policy="viewer", scope="run")
 def get(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     return ctx.caller.target
@@ -247,5 +268,7 @@ def expire(ctx: Any, args: dict[str, Any]) -> str | None:
         ctx.db.patch(run["_id"], {"status": "queued", "claimedBy": UNDEFINED, "leaseExpiresAt": UNDEFINED,
                                   "expiryJobId": UNDEFINED, "error": "claim lease expired"})
         return "queued"
-    finish_run(ctx, run, "failed", {"error": "the worker stopped answering (claim lease expired)"})
+    # This job is the run's expiry job: finish without cancelling the running job.
+    finish_run(ctx, {**run, "expiryJobId": None}, "failed",
+               {"error": "the worker stopped answering (claim lease expired)"})
     return "failed"

@@ -174,13 +174,19 @@ def forArtifact(ctx: Any, args: dict[str, Any]) -> dict[str, Any] | None:
 def expire(ctx: Any, args: dict[str, Any]) -> bool:
     """Sweeper: close a stream nobody pushed to for ``STALE_MS`` (its message is marked
     failed, with the text it had); a live one is checked again later (one job per stream per
-    ``STALE_MS``, not one per push)."""
+    ``STALE_MS``, not one per push). A stream whose run is still claimed by a live worker is
+    not abandoned, only waiting (a model serving other runs first): the run's own lease
+    expiry closes it if its worker goes away."""
     row = ctx.db.get(args["streamId"])
     if row is None:
         return False
     due = row["updatedAt"] + STALE_MS
+    run = get_in(ctx, "runs", row["runId"]) if row.get("runId") else None
+    if run is not None and run["status"] in ("claimed", "streaming") and run.get("leaseExpiresAt", 0) > ctx.now():
+        due = max(due, ctx.now() + STALE_MS)
     if due > ctx.now():
         ctx.db.patch(row["_id"], {"expiryJobId": _live.schedule_expiry(ctx, row["_id"], due)})
         return False
-    _live.close_row(ctx, row, "the stream stopped (its writer went away)")
+    # This job is the row's expiry job: close it without cancelling the running job.
+    _live.close_row(ctx, {**row, "expiryJobId": None}, "the stream stopped (its writer went away)")
     return True

@@ -105,11 +105,24 @@ class ArtifactsView:
         hold = self._new_hold(artifact_id)
         got = await hold.acquire(wait=wait)
         if got is hold:
-            hold.base_version = int((await self.get(artifact_id)).get("version", 0))
-            if self.hold is not None and self.hold is not hold:
-                self.hold.end()
-            self.hold = hold
+            await self.adopt(hold)
         return got
+
+    async def queue_for(self, artifact_id: str) -> tuple[LockHold | LockConflict | Queued, LockHold]:
+        """Join the lock's FIFO queue (or take it if it is free): ``(answer, hold)``. When the
+        answer is :class:`Queued`, ``await hold.wait_granted()`` then :meth:`adopt` it."""
+        hold = self._new_hold(artifact_id)
+        got = await hold.acquire(wait=True)
+        if got is hold:
+            await self.adopt(hold)
+        return got, hold
+
+    async def adopt(self, hold: LockHold) -> None:
+        """``hold`` (granted) is this terminal's edit: the one the editor saves or releases."""
+        hold.base_version = int((await self.get(hold.artifact_id)).get("version", 0))
+        if self.hold is not None and self.hold is not hold:
+            self.hold.end()
+        self.hold = hold
 
     async def leave_queue(self, artifact_id: str) -> None:
         await self.client.mutation(api.locks.leave, {"artifactId": artifact_id})

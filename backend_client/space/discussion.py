@@ -3,21 +3,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from collab.backend_client.api import api
 from collab.backend_client.live_query import LiveQuery
+from collab.backend_client.space.variations import parse_vary
 from collab.wire.text import parse_mentions
 
 if TYPE_CHECKING:
     from collab.backend_client.space.session import SpaceSession
 
-__all__ = ["COMMANDS", "DiscussionView", "split_command"]
+__all__ = ["COMMANDS", "DiscussionView", "Sent", "split_command"]
 
 # Composer commands: "/revise @edwin #test-plan tighten the intro" asks the mentioned agents to
-# revise the artifact (under its lock) instead of replying in the thread; "/pipeline writing
-# #test-plan" sends the artifact through a flow's pipeline (docs/PIPELINE.md).
-COMMANDS = {"/revise": "revise", "/edit": "revise", "/pipeline": "pipeline"}
+# revise the artifact (under its lock) instead of replying in the thread; "/vary 5 #test-plan
+# make it shorter" starts a round of variations of it; "/pipeline writing #test-plan" sends it
+# through a flow's pipeline (docs/PIPELINE.md).
+COMMANDS = {"/revise": "revise", "/edit": "revise", "/vary": "vary", "/pipeline": "pipeline"}
+
+
+@dataclass
+class Sent:
+    """What the composer's text became: a message, a round of variations, a pipeline."""
+
+    kind: str  # "message", "variations" or "pipeline"
+    id: str  # the messageId, the roundId or the pipelineId
+    artifact_id: str | None = None
 
 
 def split_command(body: str) -> tuple[str, str]:
@@ -28,13 +40,15 @@ def split_command(body: str) -> tuple[str, str]:
     task = COMMANDS.get(head.lower())
     if task is None:
         raise ValueError(f"Unknown command {head}: try /revise @agent #artifact what to change, "
-                         "or /pipeline <flow> #artifact")
+                         "/vary 3 #artifact what to change, or /pipeline <flow> #artifact")
     if task == "pipeline":
         if not rest.strip() or rest.strip().startswith("#"):
             raise ValueError(f"{head} needs a flow, e.g. {head} writing #test-plan")
         return task, rest.strip()
-    if "@" not in rest:
+    if task == "revise" and "@" not in rest:
         raise ValueError(f"{head} needs an @agent to do it, e.g. {head} @edwin #test-plan make it shorter")
+    if task == "vary" and not rest.strip():
+        raise ValueError("/vary needs an #artifact and what to change, e.g. /vary 3 #test-plan make it shorter")
     return task, rest.strip()
 
 
@@ -42,7 +56,6 @@ class DiscussionView:
     def __init__(self, session: SpaceSession) -> None:
         self.session = session
         self.client = session.client
-        self.notice: str | None = None  # what the last command did, for the pane to say
 
     # ------------------------------------------------------------------ live queries
 
@@ -68,20 +81,22 @@ class DiscussionView:
             args["task"] = task
         return str(await self.client.mutation(api.messages.post, args))
 
-    async def send(self, typed: str) -> str:
+    async def send(self, typed: str) -> Sent:
         """What the composer sends: a plain message, or a command (``/revise @agent ...``; with
-        no ``#artifact`` it revises the artifact this terminal shows; ``/pipeline <flow>
-        [#artifact]`` starts a pipeline, and ``notice`` says so). ValueError for a bad
-        command, before anything is sent."""
-        self.notice = None
+        no ``#artifact`` it revises the artifact this terminal shows; ``/vary [N] #artifact
+        ...`` starts a round of variations; ``/pipeline <flow> [#artifact]`` starts a
+        pipeline). ValueError for a bad command, before anything is sent."""
         task, text = split_command(typed.strip())
+        if task == "vary":
+            n, slug, instruction = parse_vary(text)
+            views = self.session.variations
+            got = await views.start_by_slug(slug, instruction, views.plan(n=n))
+            return Sent("variations", str(got["roundId"]), str(got["artifactId"]))
         if task == "pipeline":
             pid, artifact = await self.session.pipeline.start_command(text, self.session.presence.artifact_id)
-            self.notice = f"Started the pipeline on {('#' + artifact['slug']) if artifact.get('slug') else 'it'}: " \
-                          "p on the artifact opens it."
-            return pid
+            return Sent("pipeline", pid, str(artifact["_id"]))
         target = self.session.presence.artifact_id if task == "revise" and "#" not in text else None
-        return await self.post(text, artifact_id=target, task=task)
+        return Sent("message", await self.post(text, artifact_id=target, task=task))
 
     def unanswerable(self, body: str) -> list[str]:
         """One sentence per mentioned agent whose model needs an API key that is not set: it

@@ -69,9 +69,9 @@ class LockHold:
         self.lost_by: str | None = None
         self.on_lost: list[Callable[[LockHold], None]] = []
         self.ended = False
-        # A save (or a pipeline stage's hand-in) is on its way: it ends the hold itself, so the
-        # lock row turning free or a renewal refused meanwhile is not a loss.
-        self.closing = False
+        # A save / restore / release of ours is on its way: the lock row may show the lock
+        # free before our own call returns, and that is not a loss.
+        self.ending = False
         self._renewer: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ state
@@ -80,7 +80,8 @@ class LockHold:
     def held(self) -> bool:
         return self.token is not None and not self.ended and self.lost_reason is None
 
-    def _key(self, what: str) -> str:
+    def key(self, what: str) -> str:
+        """The idempotency key of this hold's ``what`` (acquire, save, ...)."""
         return f"{self.key_prefix}:{what}" if self.key_prefix else new_idempotency_key()
 
     def _granted(self, result: dict[str, Any]) -> LockHold:
@@ -98,7 +99,7 @@ class LockHold:
         since when); ``wait=True`` joins the FIFO queue (:class:`Queued`). Granted: this hold,
         renewing in the background."""
         args = {"artifactId": self.artifact_id, "ttlMs": self.policy.ttl_ms, "wait": wait,
-                "idempotencyKey": self._key("acquire")}
+                "idempotencyKey": self.key("acquire")}
         try:
             result = await self.client.mutation(api.locks.acquire, args)
         except ConvexError as exc:
@@ -188,7 +189,8 @@ class LockHold:
             deadline = sent + policy.ttl_s  # measured from when we asked: never optimistic
 
     def _lose(self, reason: str, by: str | None) -> None:
-        if self.lost_reason is not None or self.ended or self.closing:
+        # ``ending``: a renewal refused because our own save / hand-in just ended the hold
+        if self.lost_reason is not None or self.ended or self.ending:
             return
         self.lost_reason, self.lost_by = reason, by
         self._stop_renewal()
@@ -198,7 +200,7 @@ class LockHold:
     def check_row(self, artifact: dict[str, Any], my_handle: str) -> None:
         """Called with each new ``artifacts:get`` value while holding: if the lock now shows
         another holder (or none), the hold is lost before the next renewal says so."""
-        if not self.held or artifact.get("_id") != self.artifact_id:
+        if not self.held or self.ending or artifact.get("_id") != self.artifact_id:
             return
         lock = artifact.get("lock") or {}
         holder = lock.get("holder") or {}
@@ -221,22 +223,27 @@ class LockHold:
     async def save(self, content: str, message: str | None = None, **extra: Any) -> dict[str, Any]:
         """A new version, released and handed to the queue's head in one transaction."""
         args: dict[str, Any] = {"artifactId": self.artifact_id, "token": self.token, "content": content,
-                                "idempotencyKey": self._key("save"), **extra}
+                                "idempotencyKey": self.key("save"), **extra}
         if message:
             args["message"] = message
-        self.closing = True
-        try:
-            result = await self.client.mutation(api.artifacts.save, args)
-        finally:
-            self.closing = False
+        result = await self.end_with(api.artifacts.save, args)
         self.end()
         return dict(result)
 
+    async def end_with(self, fn: Any, args: dict[str, Any]) -> Any:
+        """A call under the hold that ends it when it succeeds (a save, a pick, a release)."""
+        self.ending = True
+        try:
+            return await self.client.mutation(fn, args)
+        except BaseException:
+            self.ending = False
+            raise
+
     async def restore(self, version: int) -> dict[str, Any]:
         """A new version with ``version``'s content (which releases, like a save)."""
-        result = await self.client.mutation(api.artifacts.restore, {
+        result = await self.end_with(api.artifacts.restore, {
             "artifactId": self.artifact_id, "token": self.token, "version": version,
-            "idempotencyKey": self._key("restore")})
+            "idempotencyKey": self.key("restore")})
         self.end()
         return dict(result)
 
@@ -248,8 +255,8 @@ class LockHold:
         if lost or self.token is None:
             return
         try:
-            await self.client.mutation(api.locks.release, {"artifactId": self.artifact_id, "token": self.token,
-                                                           "keepDraft": keep_draft})
+            await self.end_with(api.locks.release, {"artifactId": self.artifact_id, "token": self.token,
+                                                   "keepDraft": keep_draft})
         except ConvexError as exc:
             if error_code(exc) not in FENCE_LOST:
                 raise

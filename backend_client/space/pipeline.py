@@ -226,13 +226,8 @@ class PipelineView:
         hold = self.session.artifacts.hold
         if hold is None or hold.token is None:
             raise RuntimeError("take the lock for your stage first")
-        hold.closing = True  # handing in ends the hold: not a loss
-        try:
-            result = await self.client.mutation(api.pipelines.submit, {"pipelineId": pipeline_id,
-                                                                        "stageRunId": stage_run_id,
-                                                                        "token": hold.token, "content": content})
-        finally:
-            hold.closing = False
+        result = await hold.end_with(api.pipelines.submit, {"pipelineId": pipeline_id, "stageRunId": stage_run_id,
+                                                             "token": hold.token, "content": content})
         hold.end()
         self.session.artifacts.hold = None
         return dict(result)

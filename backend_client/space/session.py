@@ -3,8 +3,8 @@ to (harlequin-style core/UI split; no Textual here, so it is tested without a te
 
 It holds who and where (identity, space, config, clock), the background job that must outlive
 any one pane (the presence heartbeat), the connection state, and one facade per view:
-``artifacts`` (tree, document, editor, history), ``discussion`` and ``pipeline``. Each pane binds the live
-queries of its facade and calls its actions; nothing in ``screens/`` or ``widgets/`` touches
+``artifacts`` (tree, document, editor, history), ``discussion``, ``variations``, ``members``
+and ``pipeline``. Each pane binds the live queries of its facade and calls its actions; nothing in ``screens/`` or ``widgets/`` touches
 the client itself (docs/ARCHITECTURE.md).
 """
 
@@ -23,11 +23,13 @@ from collab.backend_client.connection import ConnectionState, ConnectionStatus
 from collab.backend_client.live_query import LiveQuery
 from collab.backend_client.space.artifacts import ArtifactsView
 from collab.backend_client.space.discussion import DiscussionView
+from collab.backend_client.space.members import MembersView
 from collab.backend_client.space.pipeline import PipelineView
 from collab.backend_client.space.presence import UNSET, PresenceJob
+from collab.backend_client.space.variations import VariationsView
 from collab.config import Config
 
-__all__ = ["Clock", "Reviver", "SpaceSession", "open_session"]
+__all__ = ["Clock", "NotAMember", "Reviver", "SpaceSession", "open_session"]
 
 Clock = Callable[[], float]
 
@@ -62,9 +64,14 @@ class SpaceSession:
         self.clock = clock
         self.client_id = client_id or uuid.uuid4().hex[:12]
         self.created = False  # this session created the space (the app remembers it locally)
+        # (url, certificate pin or None, notes) teammates join with: set by the app's bootstrap,
+        # which knows how this backend is served (the members screen's invite line).
+        self.team_url: tuple[str, str | None, list[str]] | None = None
         self.presence = PresenceJob(client, space_id, self.client_id)
         self.artifacts = ArtifactsView(self)
         self.discussion = DiscussionView(self)
+        self.variations = VariationsView(self)
+        self.members = MembersView(self)
         self.pipeline = PipelineView(self)
 
     @property
@@ -122,6 +129,7 @@ class SpaceSession:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.artifacts.cancel_edit(keep_draft=True), 2)
         await self.presence.stop()
+        self.members.stop()
 
     async def disconnect(self) -> None:
         """:meth:`close`, then close the connection."""
@@ -132,20 +140,33 @@ class SpaceSession:
 JoinLocal = Callable[[str], Awaitable[bool]]
 
 
+class NotAMember(Exception):
+    def __init__(self, space: str) -> None:
+        super().__init__(f"you are not a member of a space called {space!r} on this backend: "
+                         "ask one of its owners for an invite (collab invite)")
+        self.space = space
+
+
 async def open_session(client: ConvexClient, config: Config, *, handle: str, space_name: str | None = None,
-                       join_local: JoinLocal | None = None, clock: Clock | None = None) -> SpaceSession:
+                       join_local: JoinLocal | None = None, clock: Clock | None = None,
+                       create: bool = True) -> SpaceSession:
     """Open the space ``space_name`` (default: the config's) on a connected client in one
     mutation (``spaces:open``: the actor, the space found or created, the default agents added
     for its owner). ``join_local(name)``, when given, may add this user to a space of that name
-    another local user created (the embedded backend's local trust) before it is created anew."""
+    another local user created (the embedded backend's local trust) before it is created anew.
+    ``create=False`` (a backend joined with an invite): a space this user is not a member of is
+    :class:`NotAMember`, never created there."""
     name = space_name or config.backend.space
     args: dict[str, Any] = {"name": name, "actorName": config.identity.display_name or handle,
                             "agents": [{"handle": a.handle, "name": a.name} for a in config.enabled_agents()],
                             "description": "created by collab"}
-    opened = await client.mutation(api.spaces.open, {**args, "create": join_local is None})
+    args["budgetUsd"] = config.budget_for(name)  # the owner's config is the source of truth
+    opened = await client.mutation(api.spaces.open, {**args, "create": join_local is None and create})
     if opened is None and join_local is not None:
         await join_local(name)
         opened = await client.mutation(api.spaces.open, args)
+    if opened is None:
+        raise NotAMember(name)
     kwargs: dict[str, Any] = {"clock": clock} if clock else {}
     session = SpaceSession(client, config, space_id=str(opened["spaceId"]), space_name=str(opened["name"]),
                            me=dict(opened["me"]), role=str(opened["role"]), **kwargs)

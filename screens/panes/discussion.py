@@ -16,11 +16,13 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import TextArea
 
 from collab.backend_client import ConvexError
-from collab.backend_client.space import SpaceSession, error_text
+from collab.backend_client.space import VIEWER_REFUSAL, SpaceSession, error_text
 from collab.backend_client.space.exporting import discussion_markdown
+from collab.screens.pipeline import open_pipeline
 from collab.widgets.composer import Composer
 from collab.widgets.keys import binding
 from collab.widgets.live import LiveBinding
@@ -32,6 +34,14 @@ Command = tuple[str, str, Callable[[], Any]]
 
 class DiscussionPane(Vertical):
     BINDINGS = [binding("discussion.cancel_runs", "cancel_runs", description="Stop agents", show=False)]
+
+    class OpenVariations(Message):
+        """``/vary`` started a round: show it (the screen asks the artifacts pane)."""
+
+        def __init__(self, artifact_id: str, round_id: str) -> None:
+            super().__init__()
+            self.artifact_id = artifact_id
+            self.round_id = round_id
 
     def __init__(self, session: SpaceSession, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -61,6 +71,7 @@ class DiscussionPane(Vertical):
         return self.query_one(Composer)
 
     def on_mount(self) -> None:
+        self.role_changed()
         self._messages.bind(self.view.watch_messages())
         self._streams.bind(self.view.watch_streams())
         self._members.bind(self.session.watch_members())
@@ -69,6 +80,35 @@ class DiscussionPane(Vertical):
     def on_unmount(self) -> None:
         for b in (self._messages, self._streams, self._outline, self._members, self._artifacts):
             b.close()
+
+    # ------------------------------------------------------------------ what a role may do
+
+    def role_changed(self) -> None:
+        """A viewer reads the discussion and writes nothing: the composer says so."""
+        composer = self.composer
+        can = self.session.members.can_write
+        composer.read_only = not can
+        composer.placeholder = ("Message… (@agent asks, #artifact refers, ^j new line)" if can else
+                                "You are a viewer here: you read, you cannot post. Ask an owner for the editor role.")
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_runs" and not self.session.members.can_write:
+            return None
+        return True
+
+    def on_key(self, event: Any) -> None:
+        for b in self._bindings.key_to_bindings.get(event.key, []):
+            if self.check_action(b.action, ()) is None:
+                event.stop()
+                self._refuse_viewer()
+                return
+
+    def _refuse_viewer(self) -> bool:
+        if self.session.members.can_write:
+            return False
+        self.notify(VIEWER_REFUSAL, severity="warning")
+        return True
 
     # ------------------------------------------------------------------ completions
 
@@ -95,14 +135,18 @@ class DiscussionPane(Vertical):
     @on(Composer.Submitted)
     async def _send(self, event: Composer.Submitted) -> None:
         body = event.value.strip()
-        if not body:
+        if not body or self._refuse_viewer():
             return
         composer = self.composer
         composer.value = ""
         try:
-            await self.view.send(body)
-            if self.view.notice:  # a command did something other than posting
-                self.notify(self.view.notice, timeout=6)
+            sent = await self.view.send(body)
+            if sent.kind == "variations" and sent.artifact_id:
+                self.post_message(self.OpenVariations(sent.artifact_id, sent.id))
+            elif sent.kind == "pipeline" and sent.artifact_id:
+                art = await self.session.artifacts.get(sent.artifact_id)
+                self.notify(f"Started a pipeline on #{art.get('slug')}.")
+                open_pipeline(self.app, self.session, art)
             for problem in self.view.unanswerable(body):
                 self.notify(problem, severity="error", timeout=10)
         except ValueError as exc:  # a mistyped command: nothing was sent
@@ -122,6 +166,8 @@ class DiscussionPane(Vertical):
     @on(MessageLog.Act)
     def _log_action(self, event: MessageLog.Act) -> None:
         event.stop()
+        if event.action in ("mark_decision", "reply") and self._refuse_viewer():
+            return
         {"mark_decision": self._mark_decision, "reply": self._reply, "copy": self._copy,
          "export": lambda _m: self.action_export_discussion(),
          "toggle_sidebar": lambda _m: self.action_toggle_sidebar()}[event.action](event.message)
@@ -182,6 +228,9 @@ class DiscussionPane(Vertical):
     # ------------------------------------------------------------------ palette
 
     def palette_commands(self) -> list[Command]:
+        if not self.session.members.can_write:  # a viewer writes nothing: only what reads
+            return [("Show or hide decisions and open questions", "The outline beside the discussion",
+                     self.action_toggle_sidebar)]
         cmds: list[Command] = [
             ("Show or hide decisions and open questions", "The outline beside the discussion",
              self.action_toggle_sidebar),

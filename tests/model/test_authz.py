@@ -45,6 +45,11 @@ ARGS: dict[str, Callable[[W], dict[str, Any]]] = {
     "spaces:members": lambda w: {"spaceId": w["space"]},
     "spaces:invite": lambda w: {"spaceId": w["space"], "role": "viewer"},
     "spaces:join": lambda w: {"code": w["code"]},
+    "spaces:invites": lambda w: {"spaceId": w["space"]},
+    "spaces:revokeInvite": lambda w: {"spaceId": w["space"], "inviteId": w["invite"]},
+    "spaces:setBudget": lambda w: {"spaceId": w["space"], "budgetUsd": 5.0},
+    "usage:summary": lambda w: {"spaceId": w["space"], "since": [0]},
+    "locks:waiting": lambda w: {"spaceId": w["space"]},
     "spaces:addMember": lambda w: {"spaceId": w["space"], "handle": "zed", "kind": "agent", "role": "editor"},
     "spaces:setRole": lambda w: {"spaceId": w["space"], "actorId": w["actors"]["editor"], "role": "viewer"},
     "spaces:removeMember": lambda w: {"spaceId": w["space"], "actorId": w["actors"]["viewer"]},
@@ -87,6 +92,7 @@ ARGS: dict[str, Callable[[W], dict[str, Any]]] = {
     "runs:cancel": lambda w: {"runId": w["run"]},
     "runs:get": lambda w: {"runId": w["run"]},
     "runs:list": lambda w: {"spaceId": w["space"]},
+    "runs:active": lambda w: {"spaceId": w["space"]},
     "runs:pending": lambda w: {},
     "runs:retry": lambda w: {"runId": w["run"]},
     "runs:cancelAll": lambda w: {"spaceId": w["space"]},
@@ -149,7 +155,9 @@ def _world(tmp_root: Path) -> dict[str, Any]:
     for role, who in (("viewer", CALLERS["viewer"]), ("editor", CALLERS["editor"]), ("editor", AGENT)):
         code = h.call("spaces:invite", {"spaceId": space, "role": role}, owner)["code"]
         h.call("spaces:join", {"code": code}, who)
-    code = h.call("spaces:invite", {"spaceId": space, "role": "viewer"}, owner)["code"]
+    invited = h.call("spaces:invite", {"spaceId": space, "role": "viewer"}, owner)
+    code = invited["code"]
+    invite = h.call("spaces:invite", {"spaceId": space, "role": "editor", "maxUses": 1}, owner)["inviteId"]
     artifact = h.call("artifacts:create", {"spaceId": space, "title": "Doc", "kind": "document", "content": "a"}, owner)
     locked = h.call("artifacts:create", {"spaceId": space, "title": "Locked", "kind": "code", "content": "b"}, owner)
     # an orphaned draft (epoch 1, force-released), then the owner holds the lock again (epoch 2)
@@ -174,7 +182,7 @@ def _world(tmp_root: Path) -> dict[str, Any]:
                                 "content": "line one\nline two"}, AGENT)
     pipes = _pipelines(h, space, owner)
     h.close()
-    _WORLD.update(path=path, space=space, code=code, artifact=artifact, locked=locked, orphan=orphan,
+    _WORLD.update(path=path, space=space, code=code, invite=invite, artifact=artifact, locked=locked, orphan=orphan,
                   message=message, streaming=streaming, actors=actors, run=run, stream=stream,
                   round=rnd["roundId"], variation1=variants[0]["variationId"],
                   proposal1=variants[0]["proposalId"], proposal2=variants[1]["proposalId"], **pipes)

@@ -174,3 +174,23 @@ def test_pushes_do_not_rerun_message_or_draft_queries(h: Harness, world: dict[st
         h.call("streams:push", {"chunks": [{"streamId": s1, "key": KEY, "text": "a", "seq": i},
                                            {"streamId": s2, "key": KEY, "text": "b", "seq": i}]}, AG)
     assert set(session.changed) == {4, 5}
+
+
+def test_a_waiting_stream_of_a_live_run_is_not_swept(h: Harness, world: dict[str, Any]) -> None:
+    """A reply waiting for its model (which serves other runs first) pushes nothing for
+    minutes; while its worker keeps the run's claim alive it is not "abandoned". When the
+    worker goes away, the run's lease expiry closes it with its text."""
+    h.call("messages:post", {"spaceId": world["space"], "body": "@quinn hello"}, OWNER)
+    run = h.call("runs:claim", {"spaceId": world["space"], "leaseMs": 20_000}, AG)
+    opened = h.call("messages:openReply", {"spaceId": world["space"], "key": KEY, "runId": run["_id"]}, AG)
+    for _ in range(6):  # three minutes of heartbeats and no push
+        h.advance(15_000)
+        h.call("runs:heartbeat", {"runId": run["_id"], "attempt": 1, "leaseMs": 20_000}, AG)
+        h.advance(15_000)
+        h.call("runs:heartbeat", {"runId": run["_id"], "attempt": 1, "leaseMs": 20_000}, AG)
+    assert [r["_id"] for r in h.call("streams:forSpace", {"spaceId": world["space"]}, VIEW)] == [opened["streamId"]]
+    h.advance(200_000)  # the worker is gone: no heartbeat, the lease and then the stream end
+    assert h.call("streams:forSpace", {"spaceId": world["space"]}, VIEW) == []
+    reply = next(m for m in h.call("messages:list", {"spaceId": world["space"]}, VIEW)
+                 if m["_id"] == opened["messageId"])
+    assert reply["state"] == "failed"

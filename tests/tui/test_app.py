@@ -44,6 +44,8 @@ async def test_edit_cycle_saves_a_version_and_releases(backend: BackendProcess) 
         await wait_for(pilot, lambda: space_ready(app, presence=False))
         await pilot.press("e")
         await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
+        # the editor opens at once and takes the lock meanwhile: wait for the grant
+        await wait_for(pilot, lambda: app.screen.hold is not None and app.screen.hold.held)
         art = await _get(backend, seeded.ids["doc"])
         assert art["lock"]["holder"]["handle"] == "alice"
         app.screen.query_one("TextArea").load_text("second text\n")
@@ -94,9 +96,10 @@ async def test_conflict_names_the_agent_and_queue_hands_over(backend: BackendPro
             await wait_for(pilot, lambda: isinstance(app.screen, SpaceScreen))
             await wait_for(pilot, lambda: ((app.screen.artifacts.current or {}).get("lock") or {}).get("queueLength") == 1)
             await agent.mutation(api.locks.release, {"artifactId": seeded.ids["doc"], "token": grant["token"]})
-            await wait_for(pilot, lambda: any("yours" in n.message for n in app._notifications))
-            await wait_for(pilot, lambda: (((app.screen.artifacts.current or {}).get("lock") or {}).get("holder") or {})
-                           .get("handle") == "alice")
+            # The artifacts pane has the focus: the grant opens the editor under the granted hold.
+            await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.hold is not None
+                           and app.screen.hold.held)
+            assert (((await _get(backend, seeded.ids["doc"]))["lock"] or {}).get("holder") or {})["handle"] == "alice"
     finally:
         await agent.close()
 

@@ -13,7 +13,7 @@ from collab.backend.testing import BackendProcess
 from collab.backend_client import ConvexClient
 from collab.backend_client.api import api
 from collab.screens.dialogs import PipelineHoldsDialog, Prompt
-from collab.screens.dialogs import FlowPicker
+from collab.screens.dialogs import PipelineFlowPicker
 from collab.screens.pipeline import PipelineScreen
 from collab.screens.stage_editor import StageEditorScreen
 from collab.widgets.composer import Composer
@@ -105,7 +105,8 @@ async def test_review_reject_with_reason_approve_then_a_human_stage(backend: Bac
         await dara.hand_in(run, "Step one: run everything.\nStep two: compare.")
         await wait_for(pilot, lambda: "Your review is needed" in _status(app))
         await pilot.press("d")  # the diff against the input
-        await wait_for(pilot, lambda: "+Step two: compare." in "\n".join(t for t, _ in out._styled or []))
+        diff = screen.query_one("#pipe-diff-text")
+        await wait_for(pilot, lambda: "+Step two: compare." in str(diff.render()))
         await pilot.press("d", "a")
         # approved: version 2; the polish stage is alice's
         await wait_for(pilot, lambda: "Your turn" in _status(app))
@@ -166,11 +167,9 @@ async def test_start_from_the_composer_and_from_the_flow_picker(backend: Backend
         await wait_for(pilot, lambda: any("No flow named 'novel'" in n.message for n in app._notifications))
         assert composer.text == "/pipeline novel #test-plan"  # kept
         composer.value = ""
-        await pilot.press(*"/pipeline writing #test-plan", "enter")
-        await wait_for(pilot, lambda: any("Started the pipeline on #test-plan" in n.message
-                                          for n in app._notifications))
-        await pilot.press("f2", "p")
+        await pilot.press(*"/pipeline writing #test-plan", "enter")  # started, and its screen opens
         await wait_for(pilot, lambda: isinstance(app.screen, PipelineScreen) and app.screen.pipeline is not None)
+        assert any("Started a pipeline on #test-plan" in n.message for n in app._notifications)
         assert track_text(app.screen.query_one(StageTrack).stages).plain == "draft ● -> edit ○ -> polish ○"
         assert app.screen.pipeline["title"] == "Writing"
         await pilot.press("ctrl+g")
@@ -178,7 +177,7 @@ async def test_start_from_the_composer_and_from_the_flow_picker(backend: Backend
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.pipeline["status"] == "cancelled")
         await pilot.press("s")  # start again, from the picker of pipeline flows
-        await wait_for(pilot, lambda: isinstance(app.screen, FlowPicker))
+        await wait_for(pilot, lambda: isinstance(app.screen, PipelineFlowPicker))
         assert list(app.screen.flows) == ["review", "writing"]
         await pilot.press("enter")  # the first: review
         await wait_for(pilot, lambda: isinstance(app.screen, PipelineScreen) and app.screen.pipeline is not None

@@ -42,11 +42,14 @@ async def _export(config: "object", space: str | None, out: Path, discussion: bo
     try:
         out.mkdir(parents=True, exist_ok=True)
         arts = await session.client.query(api.artifacts.list, {"spaceId": session.space_id})
+        session.usage_snapshot = await session.client.query(  # type: ignore[attr-defined]
+            api.usage.summary, {"spaceId": session.space_id, "since": session.members.usage_windows()[:1]})
         for a in arts:
-            full = await session.artifact(str(a["_id"]))
+            full = await session.artifacts.get(str(a["_id"]))
             path = out / artifact_filename(full)
             path.write_text(str(full.get("content") or ""), encoding="utf-8")
             written.append(path)
+        written.append(_write_usage(session, out))
         if discussion:
             msgs = await session.client.query(api.messages.list, {"spaceId": session.space_id, "limit": 100})
             path = out / f"discussion-{session.space_name}.md"
@@ -55,3 +58,29 @@ async def _export(config: "object", space: str | None, out: Path, discussion: bo
     finally:
         await session.client.close()
     return written
+
+
+def _write_usage(session: "object", out: Path) -> Path:
+    """``usage.md``: what the agents cost, per agent and in total, today, since this export
+    started (the app's "session" window) and all time, with the space's budget."""
+    from collab.backend_client.space.members import money
+
+    summary = session.usage_snapshot  # type: ignore[attr-defined]
+    lines = [f"# Agent usage in {session.space_name}", ""]  # type: ignore[attr-defined]
+    budget = summary.get("budgetUsd")
+    lines.append(f"Budget: {money(budget) if budget is not None else 'none'}")
+    lines.append("")
+    lines.append("| agent | runs | prompt tokens | completion tokens | cost today | cost all time |")
+    lines.append("|---|---:|---:|---:|---:|---:|")
+    today = {a["agentId"]: a for a in (summary.get("windows") or [{}])[0].get("agents", [])}
+    for a in summary["allTime"]["agents"]:
+        t = today.get(a["agentId"], {"costUsd": 0})
+        lines.append(f"| @{a['handle']} | {a['runs']:g} | {a['promptTokens']:g} | {a['completionTokens']:g} | "
+                     f"{money(t['costUsd'])} | {money(a['costUsd'])} |")
+    total = summary["allTime"]["total"]
+    today_total = (summary.get("windows") or [{"total": {"costUsd": 0}}])[0]["total"]
+    lines.append(f"| **space** | {total['runs']:g} | {total['promptTokens']:g} | {total['completionTokens']:g} | "
+                 f"{money(today_total['costUsd'])} | {money(total['costUsd'])} |")
+    path = out / "usage.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

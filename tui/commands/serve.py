@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 def _worker_companion(config_path: Path | None) -> Any:
     async def start(backend: Any) -> Any:
         try:
-            return await _start_worker(backend.url, backend.authority, config_path)
+            return await _start_worker(backend.local_url, backend.authority, config_path)
         except Exception as exc:  # reported by serve; the backend keeps serving
             raise RuntimeError(f"the agents' worker did not start: {exc}") from exc
 

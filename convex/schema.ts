@@ -1,0 +1,358 @@
+// Tables of the collaboration model (DESIGN 2.3): the twin of backend/model/schema.py.
+//
+// Slow-changing rows (artifacts, versions, members, actors) live apart from fast-changing ones
+// (`locks` with their lease, `lockWaiters`, `drafts`, `presence`, `liveStreams`): Convex
+// invalidates subscriptions by index key ranges, so a query that reads only `artifacts` is
+// never re-run by a lease renewal, a streamed draft delta or a presence heartbeat.
+// tests/typescript/test_parity.py compares every table, field validator and index with the Python
+// schema.
+import { defineSchema, defineTable } from "convex/server";
+import { v } from "convex/values";
+
+export const ROLE = v.union(v.literal("owner"), v.literal("editor"), v.literal("viewer"));
+export const ACTOR_KIND = v.union(v.literal("human"), v.literal("agent"));
+export const VERSION_SOURCE = v.union(v.literal("human"), v.literal("agent"), v.literal("merge"));
+export const HOLD_END = v.union(
+  v.literal("saved"),
+  v.literal("released"),
+  v.literal("expired"),
+  v.literal("forceReleased"),
+);
+export const DRAFT_STATUS = v.union(
+  v.literal("live"),
+  v.literal("orphaned"),
+  v.literal("saved"),
+  v.literal("released"),
+);
+export const MESSAGE_STATE = v.union(v.literal("streaming"), v.literal("done"), v.literal("failed"));
+export const STREAM_KIND = v.union(v.literal("message"), v.literal("draft"), v.literal("proposal"));
+export const PROPOSAL_STATUS = v.union(
+  v.literal("queued"),
+  v.literal("streaming"),
+  v.literal("done"),
+  v.literal("failed"),
+  v.literal("cancelled"),
+);
+export const RUN_STATUS = v.union(
+  v.literal("queued"),
+  v.literal("claimed"),
+  v.literal("streaming"),
+  v.literal("done"),
+  v.literal("failed"),
+  v.literal("cancelled"),
+);
+
+export default defineSchema({
+  // --- identities and spaces (slow) ---------------------------------------------------------
+  actors: defineTable({
+    subject: v.string(), // "human:<handle>" / "agent:<handle>" (the token's sub)
+    kind: ACTOR_KIND,
+    handle: v.string(),
+    name: v.string(),
+  })
+    .index("by_subject", ["subject"])
+    .index("by_handle", ["handle"]),
+  spaces: defineTable({
+    name: v.string(),
+    createdBy: v.id("actors"),
+    description: v.optional(v.string()),
+  }),
+  members: defineTable({
+    spaceId: v.id("spaces"),
+    actorId: v.id("actors"),
+    role: ROLE,
+    kind: ACTOR_KIND,
+    handle: v.string(), // denormalised: mentions resolve handles per space
+    addedBy: v.optional(v.id("actors")),
+  })
+    .index("by_space", ["spaceId"])
+    .index("by_actor", ["actorId"])
+    .index("by_space_actor", ["spaceId", "actorId"])
+    .index("by_space_handle", ["spaceId", "handle"]),
+  invites: defineTable({
+    spaceId: v.id("spaces"),
+    code: v.string(),
+    role: ROLE,
+    createdBy: v.id("actors"),
+    uses: v.number(),
+    maxUses: v.optional(v.number()),
+    revoked: v.boolean(),
+  })
+    .index("by_code", ["code"])
+    .index("by_space", ["spaceId"]),
+  // --- artifacts and versions (slow) ----------------------------------------------------------
+  artifacts: defineTable({
+    spaceId: v.id("spaces"),
+    slug: v.string(), // unique per space; what `#slug` refers to in messages
+    title: v.string(),
+    kind: v.string(), // document, code, notes, research, creative, ...
+    language: v.optional(v.string()),
+    content: v.string(),
+    version: v.number(),
+    tags: v.array(v.string()),
+    createdBy: v.id("actors"),
+    updatedBy: v.id("actors"),
+    updatedAt: v.number(),
+  })
+    .index("by_space", ["spaceId"])
+    .index("by_space_slug", ["spaceId", "slug"]),
+  versions: defineTable({
+    artifactId: v.id("artifacts"),
+    spaceId: v.id("spaces"),
+    version: v.number(),
+    content: v.string(),
+    authorId: v.id("actors"),
+    source: VERSION_SOURCE,
+    message: v.optional(v.string()),
+    parentVersion: v.optional(v.number()),
+    restoredFrom: v.optional(v.number()),
+    lockEpoch: v.optional(v.number()), // the fencing token the save carried
+    // Where the content came from when it was not typed under the lock: a picked variation
+    // ({kind: "variation", variationId, roundId, ...}), a composition ({kind: "compose", parts}),
+    // an approved pipeline stage.
+    provenance: v.optional(v.any()),
+    at: v.number(),
+  }).index("by_artifact_version", ["artifactId", "version"]),
+  // --- locks (fast: lease renewals) ------------------------------------------------------------
+  // One row per artifact. `epoch` is the fencing token of the current or last hold and only
+  // grows; a free lock has no holderId.
+  locks: defineTable({
+    artifactId: v.id("artifacts"),
+    spaceId: v.id("spaces"),
+    epoch: v.number(),
+    holderId: v.optional(v.id("actors")),
+    holderKind: v.optional(ACTOR_KIND),
+    holderHandle: v.optional(v.string()),
+    since: v.optional(v.number()),
+    expiresAt: v.optional(v.number()),
+    ttlMs: v.optional(v.number()),
+    expiryJobId: v.optional(v.string()),
+  })
+    .index("by_artifact", ["artifactId"])
+    .index("by_space", ["spaceId"]),
+  // One row per grant (epoch): who held the lock, how it ended. Answers "why is my token
+  // stale" for any old token.
+  lockHolds: defineTable({
+    artifactId: v.id("artifacts"),
+    spaceId: v.id("spaces"),
+    epoch: v.number(),
+    holderId: v.id("actors"),
+    holderKind: ACTOR_KIND,
+    holderHandle: v.string(),
+    grantedAt: v.number(),
+    via: v.union(v.literal("acquire"), v.literal("queue")),
+    endedAt: v.optional(v.number()),
+    endReason: v.optional(HOLD_END),
+    endedBy: v.optional(v.id("actors")),
+    endedByHandle: v.optional(v.string()),
+    forceReason: v.optional(v.string()),
+  }).index("by_artifact_epoch", ["artifactId", "epoch"]),
+  // FIFO wait queue: creation order is commit order is queue order.
+  lockWaiters: defineTable({
+    artifactId: v.id("artifacts"),
+    spaceId: v.id("spaces"),
+    actorId: v.id("actors"),
+    actorKind: ACTOR_KIND,
+    actorHandle: v.string(),
+    ttlMs: v.number(),
+    since: v.number(),
+    idempotencyKey: v.optional(v.string()),
+  })
+    .index("by_artifact", ["artifactId"])
+    .index("by_artifact_actor", ["artifactId", "actorId"]),
+  // Retries of acquire/save with the same key return the first result (per actor).
+  idempotencyKeys: defineTable({
+    actorId: v.id("actors"),
+    key: v.string(),
+    fn: v.string(),
+    artifactId: v.id("artifacts"),
+    result: v.any(),
+    expiresAt: v.number(),
+  }).index("by_actor_key", ["actorId", "key"]),
+  // --- drafts (fast: streamed deltas) ------------------------------------------------------------
+  // One draft per hold (artifact, epoch). Drafts of expired / force-released holds stay
+  // "orphaned" until someone discards them: never merged silently.
+  drafts: defineTable({
+    artifactId: v.id("artifacts"),
+    spaceId: v.id("spaces"),
+    actorId: v.id("actors"),
+    epoch: v.number(),
+    baseVersion: v.number(),
+    content: v.string(),
+    seq: v.number(), // last applied delta sequence number (dedupes retries)
+    status: DRAFT_STATUS,
+    updatedAt: v.number(),
+  })
+    .index("by_artifact_epoch", ["artifactId", "epoch"])
+    .index("by_artifact_status", ["artifactId", "status"]),
+  // --- discussion -------------------------------------------------------------------------------
+  messages: defineTable({
+    spaceId: v.id("spaces"),
+    threadId: v.optional(v.id("messages")), // root message of the thread
+    artifactId: v.optional(v.id("artifacts")), // topic
+    authorId: v.id("actors"),
+    authorKind: ACTOR_KIND,
+    authorHandle: v.string(),
+    body: v.string(),
+    mentions: v.array(v.id("actors")),
+    mentionsAll: v.boolean(),
+    refs: v.array(v.id("artifacts")),
+    state: MESSAGE_STATE,
+    error: v.optional(v.string()),
+    runId: v.optional(v.id("runs")),
+    decision: v.boolean(),
+    openQuestion: v.boolean(),
+    markedBy: v.optional(v.id("actors")),
+  })
+    .index("by_space", ["spaceId"])
+    .index("by_thread", ["threadId"])
+    .index("by_space_decision", ["spaceId", "decision"])
+    .index("by_space_question", ["spaceId", "openQuestion"]),
+  notifications: defineTable({
+    actorId: v.id("actors"),
+    spaceId: v.id("spaces"),
+    kind: v.string(), // mention, lockGranted, lockLost, runFailed
+    read: v.boolean(),
+    messageId: v.optional(v.id("messages")),
+    artifactId: v.optional(v.id("artifacts")),
+    text: v.string(),
+    data: v.optional(v.any()),
+    at: v.number(),
+  })
+    .index("by_actor_read", ["actorId", "read"])
+    .index("by_actor", ["actorId"]),
+  // --- presence (fast, ephemeral) ---------------------------------------------------------------
+  presence: defineTable({
+    spaceId: v.id("spaces"),
+    actorId: v.id("actors"),
+    actorKind: ACTOR_KIND,
+    actorHandle: v.string(),
+    client: v.string(), // one row per terminal: a user may have several panes
+    artifactId: v.optional(v.id("artifacts")),
+    view: v.optional(v.string()),
+    typing: v.boolean(),
+    lastSeen: v.number(),
+    expiresAt: v.number(),
+    expiryJobId: v.optional(v.string()),
+  })
+    .index("by_space", ["spaceId"])
+    .index("by_space_actor_client", ["spaceId", "actorId", "client"]),
+  // --- live streams (fastest: ~30 ms UI cadence) ------------------------------------------------
+  // One row per stream an agent is writing right now: the text not yet persisted (`text`, which
+  // starts at offset `base` of the durable message body / draft content). Pushed every UI tick,
+  // deleted when the stream ends. Apart from `messages` and `drafts` so that message lists and
+  // documents are re-run only at the persistence cadence.
+  liveStreams: defineTable({
+    spaceId: v.id("spaces"),
+    actorId: v.id("actors"),
+    actorHandle: v.string(),
+    kind: STREAM_KIND,
+    messageId: v.optional(v.id("messages")),
+    artifactId: v.optional(v.id("artifacts")),
+    epoch: v.optional(v.number()), // the lock hold a draft stream writes under
+    proposalId: v.optional(v.id("proposals")),
+    runId: v.optional(v.id("runs")),
+    base: v.number(), // durable length the tail follows
+    text: v.string(), // the tail: streamed text after `base` not yet persisted
+    seq: v.number(), // last applied push (dedupes retries)
+    key: v.string(), // write capability: pushes must carry it; never returned
+    startedAt: v.number(),
+    updatedAt: v.number(),
+    expiryJobId: v.optional(v.string()),
+  })
+    .index("by_space", ["spaceId"])
+    .index("by_message", ["messageId"])
+    .index("by_artifact", ["artifactId"])
+    .index("by_proposal", ["proposalId"])
+    .index("by_run", ["runId"]),
+  // --- proposals: candidate content, streamed but not saved (fast while streaming) ------------
+  // Not tied to a lock epoch: several stream into one artifact at once (variations, a pipeline
+  // stage's output). Content grows at the persistence cadence; the tail is a `liveStreams` row
+  // of kind "proposal". Saved only through the lock (a pick, an approval).
+  proposals: defineTable({
+    spaceId: v.id("spaces"),
+    artifactId: v.id("artifacts"),
+    authorId: v.id("actors"),
+    authorKind: ACTOR_KIND,
+    authorHandle: v.string(),
+    baseVersion: v.number(), // the artifact version it was made from
+    content: v.string(),
+    status: PROPOSAL_STATUS,
+    error: v.optional(v.string()),
+    runId: v.optional(v.id("runs")),
+    temperature: v.optional(v.number()), // the run's own, when not the agent's
+    usage: v.optional(v.any()),
+    costUsd: v.optional(v.number()),
+    provenance: v.any(), // {kind: "variation" | "compose" | "stage", ...}
+    updatedAt: v.number(),
+  })
+    .index("by_artifact", ["artifactId"])
+    .index("by_run", ["runId"]),
+  // --- variations: rounds of N proposals side by side ------------------------------------------
+  variationRounds: defineTable({
+    spaceId: v.id("spaces"),
+    artifactId: v.id("artifacts"),
+    number: v.number(), // 1, 2, ... per artifact
+    instruction: v.string(),
+    note: v.optional(v.string()), // "N more" in this direction
+    flow: v.optional(v.string()),
+    flowInstructions: v.optional(v.string()),
+    n: v.number(),
+    agents: v.array(v.string()), // the handle of each variation, in order
+    temperatures: v.array(v.union(v.number(), v.null())),
+    parentRoundId: v.optional(v.id("variationRounds")),
+    shortlist: v.array(v.id("variations")), // the parent's stars it started from
+    createdBy: v.id("actors"),
+    createdByHandle: v.string(),
+    picked: v.optional(v.any()), // {variationId, index, version, by}
+  }).index("by_artifact", ["artifactId", "number"]),
+  variations: defineTable({
+    spaceId: v.id("spaces"),
+    artifactId: v.id("artifacts"),
+    roundId: v.id("variationRounds"),
+    index: v.number(), // #1..#N in the round (compositions follow)
+    proposalId: v.id("proposals"),
+    composed: v.boolean(),
+    starred: v.boolean(),
+    starredBy: v.optional(v.id("actors")),
+    picked: v.boolean(),
+  })
+    .index("by_round", ["roundId", "index"])
+    .index("by_proposal", ["proposalId"]),
+  // --- agent jobs -------------------------------------------------------------------------------
+  runs: defineTable({
+    spaceId: v.id("spaces"),
+    agentId: v.id("actors"),
+    kind: v.string(),
+    input: v.any(),
+    artifactId: v.optional(v.id("artifacts")),
+    messageId: v.optional(v.id("messages")),
+    status: RUN_STATUS,
+    attempt: v.number(), // fences a worker whose claim lease expired
+    maxAttempts: v.number(),
+    createdBy: v.id("actors"),
+    claimedBy: v.optional(v.id("actors")),
+    leaseExpiresAt: v.optional(v.number()),
+    expiryJobId: v.optional(v.string()),
+    output: v.optional(v.any()),
+    error: v.optional(v.string()),
+    usage: v.optional(v.any()),
+    costUsd: v.optional(v.number()),
+    queuedAt: v.number(),
+    startedAt: v.optional(v.number()),
+    finishedAt: v.optional(v.number()),
+  })
+    .index("by_space_status", ["spaceId", "status"])
+    .index("by_agent_status", ["agentId", "status"]),
+  // --- audit (append-only) ----------------------------------------------------------------------
+  audit: defineTable({
+    spaceId: v.id("spaces"),
+    artifactId: v.optional(v.id("artifacts")),
+    actorId: v.optional(v.id("actors")),
+    type: v.string(),
+    data: v.any(),
+    at: v.number(),
+  })
+    .index("by_space", ["spaceId"])
+    .index("by_artifact", ["artifactId"]),
+});
