@@ -234,6 +234,60 @@ class NotificationsMarkReadArgs(TypedDict):
     notificationId: NotRequired[str]
 
 
+class PipelinesApproveArgs(TypedDict):
+    pipelineId: str
+    stageRunId: str
+    reason: NotRequired[str]
+
+
+class PipelinesCancelArgs(TypedDict):
+    pipelineId: str
+    reason: NotRequired[str]
+
+
+class PipelinesForArtifactArgs(TypedDict):
+    artifactId: str
+    limit: NotRequired[float]
+
+
+class PipelinesGetArgs(TypedDict):
+    pipelineId: str
+
+
+class PipelinesRejectArgs(TypedDict):
+    pipelineId: str
+    stageRunId: str
+    reason: str
+
+
+class PipelinesRetryArgs(TypedDict):
+    pipelineId: str
+
+
+class PipelinesStartArgsStagesItem(TypedDict):
+    name: str
+    actor: str
+    approver: NotRequired[str]
+    instructions: NotRequired[str]
+    output: NotRequired[Literal['content', 'notes']]
+
+
+class PipelinesStartArgs(TypedDict):
+    artifactId: str
+    stages: list[PipelinesStartArgsStagesItem]
+    flow: NotRequired[str]
+    title: NotRequired[str]
+    instructions: NotRequired[str]
+    maxAttempts: NotRequired[float]
+
+
+class PipelinesSubmitArgs(TypedDict):
+    pipelineId: str
+    stageRunId: str
+    token: float
+    content: NotRequired[str]
+
+
 class PresenceHeartbeatArgs(TypedDict):
     spaceId: str
     client: NotRequired[str]
@@ -255,6 +309,7 @@ class PresenceListArgs(TypedDict):
 class ProposalsAppendArgs(TypedDict):
     proposalId: str
     text: str
+    token: NotRequired[float]
 
 
 class ProposalsFinishArgs(TypedDict):
@@ -277,6 +332,7 @@ class ProposalsLiveArgs(TypedDict):
 class ProposalsOpenArgs(TypedDict):
     proposalId: str
     key: str
+    token: NotRequired[float]
 
 
 class RunsActiveArgs(TypedDict):
@@ -618,7 +674,9 @@ class locks(Namespace):
     leave = MutationRef[LocksLeaveArgs, Any]("locks:leave")
     """Leave the wait queue. Returns ``{left: bool}``."""
     list = QueryRef[LocksListArgs, Any]("locks:list")
-    """Lock badges of a space: ``[{artifactId, holder}]`` for held locks."""
+    """Lock badges of a space: ``[{artifactId, holder, pipeline}]`` for locks that are held or
+    that a pipeline holds (``holder`` may then be null between two stages).
+    """
     queue = QueryRef[LocksQueueArgs, Any]("locks:queue")
     """``{held, holder, queueLength, queue: [{actorId, handle, kind, since, position}]}``."""
     release = MutationRef[LocksReleaseArgs, Any]("locks:release")
@@ -681,6 +739,54 @@ class notifications(Namespace):
     """Mark one (or, without an id, all) of the caller's notifications read. Returns how many."""
 
 
+class pipelines(Namespace):
+    approve = MutationRef[PipelinesApproveArgs, Any]("pipelines:approve")
+    """The stage's approver approves the output awaiting review: a content output becomes the
+    next version (author: the stage's actor; provenance: pipeline, stage, approver), then
+    the next stage starts or the pipeline is done. Returns ``{status, version?}``.
+    """
+    cancel = MutationRef[PipelinesCancelArgs, Any]("pipelines:cancel")
+    """Owners, or whoever started it: stop the pipeline and give the artifact back. The stage
+    at work stops (its agent's run is cancelled, its output kept; a stage actor's lock hold
+    is ended). Returns ``{status: "cancelled"}``.
+    """
+    forArtifact = QueryRef[PipelinesForArtifactArgs, Any]("pipelines:forArtifact")
+    """The artifact's pipelines, newest first (at most ``limit``, default 20), each with its
+    current attempt (``currentRun``, no content) and whether it holds the artifact.
+    """
+    get = QueryRef[PipelinesGetArgs, Any]("pipelines:get")
+    """The pipeline with every attempt of every stage in order: ``{pipeline, runs: [{_id,
+    stage, stageName, attempt, actor, actorHandle, actorKind, status, inputVersion, output,
+    outputStatus, reviewer, reason, error, outputVersion, ...}]}`` (output at the
+    persistence cadence: add the live tail of ``proposals:live``).
+    """
+    reject = MutationRef[PipelinesRejectArgs, Any]("pipelines:reject")
+    """The stage's approver sends the output back with a ``reason`` (required): another attempt
+    of the stage on the same input, its actor told why; after ``maxAttempts`` the pipeline
+    stops (failed) and says so. Returns ``{status, attempt}`` (the new attempt, if any).
+    """
+    retry = MutationRef[PipelinesRetryArgs, Any]("pipelines:retry")
+    """Owners, or whoever started it: a failed pipeline goes on where it stopped. A failed (or
+    finally rejected) stage gets another attempt on the same input, with what was written
+    and said before in its context; a failed review is asked again. Returns ``{status,
+    attempt}``.
+    """
+    start = MutationRef[PipelinesStartArgs, Any]("pipelines:start")
+    """Send the artifact through ``stages`` (``{name, actor, approver?: "human", instructions?,
+    output?: "content" | "notes"}``): the pipeline holds the artifact from now on and the
+    first stage is at work (its agent's run queued, or its humans told). ``flow`` names the
+    flow the stages came from; ``maxAttempts`` (default 3, 1-10) bounds each stage's
+    attempts. LOCKED if someone holds the lock or another pipeline holds the artifact.
+    Returns ``{pipelineId, stageRunId}``.
+    """
+    submit = MutationRef[PipelinesSubmitArgs, Any]("pipelines:submit")
+    """The stage's actor hands its output in, under its hold (``token``): ``content`` (a
+    human's text; an agent's streamed output by default), which ends the hold (reason
+    ``submitted``), and the stage awaits review (or is approved at once by ``auto``).
+    Returns ``{status}`` of the pipeline afterwards.
+    """
+
+
 class presence(Namespace):
     heartbeat = MutationRef[PresenceHeartbeatArgs, Any]("presence:heartbeat")
     """I am here (every ~10 s, and when what I look at or my typing changes). Returns
@@ -693,10 +799,13 @@ class presence(Namespace):
 
 class proposals(Namespace):
     append = MutationRef[ProposalsAppendArgs, Any]("proposals:append")
-    """Append streamed text (at the persistence cadence, never per token)."""
+    """Append streamed text (at the persistence cadence, never per token); fenced by ``token``
+    for a stage's output.
+    """
     finish = MutationRef[ProposalsFinishArgs, Any]("proposals:finish")
     """End the caller's proposal (optionally with its final content), with the run's usage and
-    cost; its live stream goes in the same commit.
+    cost; its live stream goes in the same commit. (A stage's output ends with
+    ``pipelines:submit``, or with its run.)
     """
     get = QueryRef[ProposalsGetArgs, Any]("proposals:get")
     live = QueryRef[ProposalsLiveArgs, Any]("proposals:live")
@@ -707,7 +816,7 @@ class proposals(Namespace):
     """Start writing the caller's proposal: it becomes ``streaming`` and gets its live stream
     (write capability ``key``, >= 16 characters) in one transaction. Opening it again with
     the same key returns the same stream. Returns ``{streamId, content}`` (the content so
-    far).
+    far). A stage's output needs the ``token`` of the stage actor's hold.
     """
 
 
@@ -902,6 +1011,7 @@ class api(Namespace):
     locks = locks
     messages = messages
     notifications = notifications
+    pipelines = pipelines
     presence = presence
     proposals = proposals
     runs = runs

@@ -118,11 +118,13 @@ BINDINGS: tuple[BindingSpec, ...] = (
     _b("variations.part_down", "J,shift+down", "Compose tray: move the part down"),
     _b("variations.part_remove", "delete,backspace", "Compose tray: remove the part"),
     # pipeline
-    _b("pipeline.start", "s", "Start the pipeline"),
+    _b("pipeline.start", "s", "Start a pipeline on this artifact (pick a flow)"),
     _b("pipeline.approve", "a", "Approve the stage output and hand it on"),
     _b("pipeline.reject", "r", "Reject with a reason: back to the stage's actor"),
     _b("pipeline.diff", "d", "Diff the stage output against its input"),
-    _b("pipeline.cancel", "ctrl+g", "Stop the running stage"),
+    _b("pipeline.cancel", "ctrl+g", "Cancel the pipeline (owners, or who started it)"),
+    _b("pipeline.retry", "R", "Retry the failed stage (or its review)"),
+    _b("pipeline.work", "e", "Your stage: take the lock and write its output"),
     # history
     _b("history.diff", "d", "Diff the two marked versions"),
     _b("history.mark", "space", "Mark a version for the diff"),

@@ -9,8 +9,8 @@
 //
 // Policies: `authenticated` (any signed-in human or agent), `viewer` < `editor` < `owner` (a
 // member of the scoped space with at least that role). Scopes say where the space comes from:
-// `space` (`args.spaceId`), `artifact` / `message` / `run` / `proposal` / `round` / `variation`
-// (the space of that document), or none (only `authenticated` makes sense).
+// `space` (`args.spaceId`), `artifact` / `message` / `run` / `proposal` / `round` / `variation` /
+// `pipeline` (the space of that document), or none (only `authenticated` makes sense).
 import type { UserIdentity } from "convex/server";
 import type { ObjectType, PropertyValidators } from "convex/values";
 import type { Doc, Id } from "./_generated/dataModel";
@@ -25,7 +25,7 @@ import { fail, notFound } from "./_errors";
 import { pyRepr } from "./_util";
 
 export type Policy = "authenticated" | "viewer" | "editor" | "owner";
-export type Scope = "space" | "artifact" | "message" | "run" | "proposal" | "round" | "variation" | null;
+export type Scope = "space" | "artifact" | "message" | "run" | "proposal" | "round" | "variation" | "pipeline" | null;
 export type Role = "viewer" | "editor" | "owner";
 export const POLICIES: readonly Policy[] = ["authenticated", "viewer", "editor", "owner"];
 export const ROLE_RANK: Record<Role, number> = { viewer: 1, editor: 2, owner: 3 };
@@ -38,6 +38,7 @@ const SCOPE_ARG = {
   proposal: ["proposalId", "proposals"],
   round: ["roundId", "variationRounds"],
   variation: ["variationId", "variations"],
+  pipeline: ["pipelineId", "pipelines"],
 } as const;
 // What a NOT_FOUND calls a scoped document of a table (the table's name without its "s").
 const WHAT: Partial<Record<string, string>> = { variationRounds: "round" };
@@ -48,7 +49,8 @@ export type ScopedDoc =
   | Doc<"runs">
   | Doc<"proposals">
   | Doc<"variationRounds">
-  | Doc<"variations">;
+  | Doc<"variations">
+  | Doc<"pipelines">;
 
 export class Caller {
   space: Doc<"spaces"> | null = null;
@@ -105,6 +107,10 @@ export class Caller {
 
   variation(): Doc<"variations"> {
     return this.target as Doc<"variations">;
+  }
+
+  pipeline(): Doc<"pipelines"> {
+    return this.target as Doc<"pipelines">;
   }
 
   /** The space of a scoped function (the wrapper resolved it). */

@@ -18,6 +18,7 @@ import type { DatabaseReader, MutationCtx } from "./_generated/server";
 import { ROLE_RANK, membership } from "./_auth";
 import { fail, invalid } from "./_errors";
 import * as live from "./_live";
+import { summary as pipelineSummary } from "./_pipeline";
 import { audit, notify, pyRepr } from "./_util";
 
 export const DEFAULT_TTL_MS = 30_000;
@@ -96,6 +97,13 @@ export function holderInfo(lock: Lock): Holder | null {
   };
 }
 
+/** The pipeline holding the artifact (title, stage, status, who is at work), or null. */
+export async function pipelineInfo(db: DatabaseReader, lock: Lock) {
+  if (lock.pipelineId === undefined) return null;
+  const p = await db.get(lock.pipelineId);
+  return p !== null ? await pipelineSummary(db, p) : null;
+}
+
 export async function lockState(db: DatabaseReader, lock: Lock) {
   const queue = await waiters(db, lock.artifactId);
   const holder = holderInfo(lock);
@@ -110,6 +118,7 @@ export async function lockState(db: DatabaseReader, lock: Lock) {
       since: w.since,
       position: i + 1,
     })),
+    pipeline: await pipelineInfo(db, lock),
   };
 }
 
@@ -231,7 +240,7 @@ export async function extendLease(ctx: MutationCtx, lock: Lock, ttl: number): Pr
   return expires;
 }
 
-type HoldEnd = "saved" | "released" | "expired" | "forceReleased";
+type HoldEnd = "saved" | "released" | "expired" | "forceReleased" | "submitted";
 
 /** Free the lock. The holder's live draft: deleted on save (the version has it) and on a plain
  * release (unless `keepDraft`); kept as `orphaned` when the hold expired or was force-released,
@@ -351,6 +360,7 @@ const REASON_TEXT: Record<string, string> = {
   expired: "your lease expired",
   saved: "you saved and released it",
   released: "you released it",
+  submitted: "you handed in the stage output",
 };
 
 /** The lock row if `token` is the caller's live hold; otherwise a STALE_TOKEN / NOT_HOLDER error

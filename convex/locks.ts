@@ -12,6 +12,7 @@ import { internalMutation, type DatabaseReader } from "./_generated/server";
 import { mutation, query } from "./_auth";
 import { fail, invalid } from "./_errors";
 import * as lk from "./_lockcore";
+import * as pl from "./_pipeline";
 import { audit, pyStrip } from "./_util";
 
 async function queued(db: DatabaseReader, lock: lk.Lock, actorId: Id<"actors">) {
@@ -54,6 +55,9 @@ export const acquire = mutation({
       await lk.grantNext(ctx, lock); // cannot happen through the API; heals a free lock with waiters
       lock = await lk.lockOf(ctx.db, artifactId);
     }
+    // A pipeline holds the artifact: only its current stage's actor gets the lock (LOCKED naming
+    // the pipeline for anyone else, with or without `wait`: nobody queues behind it).
+    const stage = lock.pipelineId !== undefined ? await pl.gate(ctx.db, lock, caller) : null;
     let result: Value;
     if (lock.holderId === caller.actorId) {
       // Re-entrant: the holder (e.g. granted from the queue, or another pane of the same user)
@@ -94,6 +98,10 @@ export const acquire = mutation({
         { actorId: caller.actorId, handle: caller.handle, position: waiting.position },
         { artifactId, actorId: caller.actorId },
       );
+    }
+    const got = result as { status: string; token?: number };
+    if (stage !== null && got.status === "granted" && stage.epoch !== got.token) {
+      await pl.granted(ctx, stage, caller, got.token!); // the stage's output is written under it
     }
     await lk.remember(ctx, caller.actorId, key, "locks:acquire", artifactId, result);
     return result;
@@ -177,13 +185,19 @@ export const list = query({
   args: { spaceId: v.id("spaces") },
   policy: "viewer",
   scope: "space",
-  // Lock badges of a space: `[{artifactId, holder}]` for held locks.
+  // Lock badges of a space: `[{artifactId, holder, pipeline}]` for locks that are held or that
+  // a pipeline holds (`holder` may then be null between two stages).
   handler: async (ctx, args) => {
     const rows = await ctx.db
       .query("locks")
       .withIndex("by_space", (q) => q.eq("spaceId", args.spaceId))
       .collect();
-    return rows.filter((r) => r.holderId !== undefined).map((r) => ({ artifactId: r.artifactId, holder: lk.holderInfo(r) }));
+    const out = [];
+    for (const r of rows) {
+      if (r.holderId === undefined && r.pipelineId === undefined) continue;
+      out.push({ artifactId: r.artifactId, holder: lk.holderInfo(r), pipeline: await lk.pipelineInfo(ctx.db, r) });
+    }
+    return out;
   },
 });
 

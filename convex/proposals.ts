@@ -12,11 +12,17 @@
 // ends without finishing its proposal closes it with the text it had (`_live.endRun`).
 // `provenance` says what it is: `{kind: "variation", roundId, index}`, `{kind: "compose",
 // roundId, parts, instruction?}`, or a pipeline stage's output.
+//
+// A pipeline stage's output (provenance `{kind: "stage", ...}`) is written under the artifact's
+// lock: `open` and `append` then carry the stage actor's fencing `token` and are refused like a
+// stale draft delta once that hold is over; it is handed in with `pipelines:submit`, not
+// `finish`.
 import { v, type Value } from "convex/values";
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type GuardedMutationCtx } from "./_auth";
 import { fail, invalid } from "./_errors";
 import * as live from "./_live";
+import { fenceStage } from "./_pipeline";
 import { cpLen } from "./_util";
 import { MAX_CONTENT } from "./_versions";
 
@@ -31,15 +37,17 @@ function own(ctx: GuardedMutationCtx): Doc<"proposals"> {
 }
 
 export const open = mutation({
-  args: { proposalId: v.id("proposals"), key: v.string() },
+  args: { proposalId: v.id("proposals"), key: v.string(), token: v.optional(v.number()) },
   policy: "editor",
   scope: "proposal",
   // Start writing the caller's proposal: it becomes `streaming` and gets its live stream (write
   // capability `key`, >= 16 characters) in one transaction. Opening it again with the same key
-  // returns the same stream. Returns `{streamId, content}` (the content so far).
+  // returns the same stream. Returns `{streamId, content}` (the content so far). A stage's
+  // output needs the `token` of the stage actor's hold.
   handler: async (ctx, args) => {
     const prop = own(ctx);
     const now = Date.now();
+    await fenceStage(ctx, prop, args.token);
     if (cpLen(args.key) < live.MIN_KEY) invalid(`key must be at least ${live.MIN_KEY} characters`);
     const existing = await ctx.db
       .query("liveStreams")
@@ -72,12 +80,14 @@ export const open = mutation({
 });
 
 export const append = mutation({
-  args: { proposalId: v.id("proposals"), text: v.string() },
+  args: { proposalId: v.id("proposals"), text: v.string(), token: v.optional(v.number()) },
   policy: "editor",
   scope: "proposal",
-  // Append streamed text (at the persistence cadence, never per token).
+  // Append streamed text (at the persistence cadence, never per token); fenced by `token` for a
+  // stage's output.
   handler: async (ctx, args): Promise<null> => {
     const prop = own(ctx);
+    await fenceStage(ctx, prop, args.token);
     if (cpLen(prop.content) + cpLen(args.text) > MAX_CONTENT) invalid(`a proposal is at most ${MAX_CONTENT} characters`);
     await ctx.db.patch(prop._id, { content: prop.content + args.text, updatedAt: Date.now() });
     return null;
@@ -96,9 +106,13 @@ export const finish = mutation({
   policy: "editor",
   scope: "proposal",
   // End the caller's proposal (optionally with its final content), with the run's usage and
-  // cost; its live stream goes in the same commit.
+  // cost; its live stream goes in the same commit. (A stage's output ends with
+  // `pipelines:submit`, or with its run.)
   handler: async (ctx, args): Promise<null> => {
     const prop = own(ctx);
+    if (((prop.provenance ?? {}) as Record<string, Value>).kind === "stage") {
+      fail("STAGE_OUTPUT", "a stage's output is handed in with pipelines:submit (or ends with its run)");
+    }
     const fields: { status: "done" | "failed"; updatedAt: number; content?: string; error?: string; usage?: Value; costUsd?: number } =
       { status: args.status, updatedAt: Date.now() };
     if (args.content !== undefined) fields.content = args.content;

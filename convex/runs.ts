@@ -13,6 +13,7 @@ import { membership, mutation, query, type GuardedMutationCtx } from "./_auth";
 import { fail, invalid } from "./_errors";
 import * as live from "./_live";
 import { rowLimit } from "./_limits";
+import { runEnded } from "./_pipeline";
 import { audit, cpSlice, getIn, notify } from "./_util";
 import { RUN_STATUS } from "./schema";
 
@@ -88,6 +89,7 @@ export async function finishRun(
       { data: { runId: run._id } },
     );
   }
+  await runEnded(ctx, run, fields.error); // a pipeline stage stops with it
 }
 
 /** Queue a run (checked by the caller): `runs:enqueue` and `messages:post` (mentions). */
@@ -298,6 +300,11 @@ export const retry = mutation({
   // Queue a failed or cancelled run again (one more attempt). Returns `{status}`.
   handler: async (ctx) => {
     const run = ctx.caller.run();
+    if (run.kind === "stage" || run.kind === "review") {
+      fail("PIPELINE_RUN", "this run belongs to a pipeline stage: retry the pipeline (pipelines:retry)", {
+        pipelineId: ((run.input ?? {}) as Record<string, Value>).pipelineId ?? null,
+      });
+    }
     if (run.status !== "failed" && run.status !== "cancelled") {
       fail("RUN_ACTIVE", `this run is ${run.status}: only failed or cancelled runs are retried`, { status: run.status });
     }

@@ -17,6 +17,7 @@ export const HOLD_END = v.union(
   v.literal("released"),
   v.literal("expired"),
   v.literal("forceReleased"),
+  v.literal("submitted"), // a pipeline stage's actor handed its output in for review
 );
 export const DRAFT_STATUS = v.union(
   v.literal("live"),
@@ -33,6 +34,29 @@ export const PROPOSAL_STATUS = v.union(
   v.literal("failed"),
   v.literal("cancelled"),
 );
+export const PIPELINE_STATUS = v.union(
+  v.literal("running"),
+  v.literal("awaitingReview"),
+  v.literal("done"),
+  v.literal("cancelled"),
+  v.literal("failed"),
+);
+export const STAGE_STATUS = v.union(
+  v.literal("working"),
+  v.literal("awaitingReview"),
+  v.literal("approved"),
+  v.literal("rejected"),
+  v.literal("failed"),
+  v.literal("cancelled"),
+);
+export const STAGE_OUTPUT = v.union(v.literal("content"), v.literal("notes"));
+export const STAGE = v.object({
+  name: v.string(),
+  actor: v.string(),
+  approver: v.string(),
+  instructions: v.string(),
+  output: STAGE_OUTPUT,
+});
 export const RUN_STATUS = v.union(
   v.literal("queued"),
   v.literal("claimed"),
@@ -127,6 +151,10 @@ export default defineSchema({
     expiresAt: v.optional(v.number()),
     ttlMs: v.optional(v.number()),
     expiryJobId: v.optional(v.string()),
+    // A pipeline holds the artifact from its start until it is over (done or cancelled): only
+    // the current stage's actor may take the lock meanwhile, and no save lands but the approval
+    // of a stage (docs/PIPELINE.md).
+    pipelineId: v.optional(v.id("pipelines")),
   })
     .index("by_artifact", ["artifactId"])
     .index("by_space", ["spaceId"]),
@@ -320,6 +348,55 @@ export default defineSchema({
   })
     .index("by_round", ["roundId", "index"])
     .index("by_proposal", ["proposalId"]),
+  // --- pipelines: stages in turn, each output reviewed before the next ----------------------
+  pipelines: defineTable({
+    spaceId: v.id("spaces"),
+    artifactId: v.id("artifacts"),
+    flow: v.optional(v.string()), // the flow it came from (a label: stages are given)
+    title: v.string(),
+    instructions: v.optional(v.string()), // the flow's, added to every stage's prompt
+    stages: v.array(STAGE),
+    current: v.number(), // index of the stage at work or in review
+    status: PIPELINE_STATUS,
+    reason: v.optional(v.string()), // why it failed or was cancelled
+    maxAttempts: v.number(), // per stage, before the pipeline stops
+    baseVersion: v.number(), // the artifact's version at the start
+    startedBy: v.id("actors"),
+    startedByHandle: v.string(),
+    startedAt: v.number(),
+    updatedAt: v.number(),
+    finishedAt: v.optional(v.number()),
+    endedByHandle: v.optional(v.string()),
+  })
+    .index("by_artifact", ["artifactId"])
+    .index("by_space", ["spaceId"]),
+  // One row per attempt of a stage: who worked on which input, the output (a proposal), who
+  // reviewed it and why.
+  stageRuns: defineTable({
+    spaceId: v.id("spaces"),
+    artifactId: v.id("artifacts"),
+    pipelineId: v.id("pipelines"),
+    stage: v.number(),
+    stageName: v.string(),
+    attempt: v.number(),
+    actor: v.string(), // the stage's actor spec: agent handle, "human", "human:<handle>"
+    actorId: v.optional(v.id("actors")), // who worked (known once someone takes it)
+    actorHandle: v.optional(v.string()),
+    actorKind: v.optional(ACTOR_KIND),
+    inputVersion: v.number(),
+    epoch: v.optional(v.number()), // the lock hold the actor wrote under
+    proposalId: v.optional(v.id("proposals")), // the output
+    runId: v.optional(v.id("runs")), // an agent actor's run
+    reviewRunId: v.optional(v.id("runs")), // an agent approver's run
+    status: STAGE_STATUS,
+    reviewer: v.optional(v.any()), // {actorId?, handle, kind: human/agent/auto}
+    reason: v.optional(v.string()), // the reviewer's reason (required to reject)
+    error: v.optional(v.string()), // why it failed
+    outputVersion: v.optional(v.number()), // the version an approved content output became
+    startedAt: v.number(),
+    submittedAt: v.optional(v.number()),
+    decidedAt: v.optional(v.number()),
+  }).index("by_pipeline", ["pipelineId", "stage", "attempt"]),
   // --- agent jobs -------------------------------------------------------------------------------
   runs: defineTable({
     spaceId: v.id("spaces"),

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["compose_messages", "discussion_messages", "revise_messages", "variation_messages"]
+__all__ = ["compose_messages", "discussion_messages", "review_messages", "revise_messages", "stage_history",
+           "stage_messages", "variation_messages"]
 
 THREAD_BUDGET = 6_000
 ARTIFACT_BUDGET = 4_000
@@ -74,6 +75,105 @@ def revise_messages(*, handle: str, name: str, persona: str, role: str, artifact
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+# ---------------------------------------------------------------------------- pipeline stages
+
+NOTES_BUDGET = 4_000
+PREVIOUS_BUDGET = 4_000
+
+
+def _pipeline_intro(pipeline: dict[str, Any], stage_index: int, slug: str) -> str:
+    stage = pipeline["stages"][stage_index]
+    names = " -> ".join(s["name"] for s in pipeline["stages"])
+    text = (f"You are the {stage['name']} stage (stage {stage_index + 1} of {len(pipeline['stages'])}: {names}) "
+            f"of the {pipeline['title']} pipeline on the artifact #{slug}.")
+    if pipeline.get("instructions"):
+        text += f"\n{pipeline['instructions']}"
+    return text
+
+
+def _earlier_notes(pipeline: dict[str, Any], stage_index: int, runs: Sequence[dict[str, Any]]) -> str:
+    """The approved notes (critiques) of the stages before this one: what the next stage must
+    act on."""
+    parts = []
+    for r in runs:
+        if r["stage"] < stage_index and r["status"] == "approved" and pipeline["stages"][int(r["stage"])]["output"] \
+                == "notes":
+            parts.append(f"### Notes from the {r['stageName']} stage (@{r.get('actorHandle') or '?'}):\n"
+                         f"{_clip(r.get('output') or '', NOTES_BUDGET)}")
+    return "\n\n".join(parts)
+
+
+def stage_history(runs: Sequence[dict[str, Any]], stage_index: int, attempt: int) -> str:
+    """Every earlier attempt of this stage with what its reviewer said (every rejection reason
+    reaches the next attempt), and the latest earlier output to start from."""
+    earlier = [r for r in runs if r["stage"] == stage_index and r["attempt"] < attempt]
+    if not earlier:
+        return ""
+    lines = [f"This is attempt {attempt} of this stage. Earlier attempts:"]
+    for r in earlier:
+        who = (r.get("reviewer") or {}).get("handle")
+        if r["status"] == "rejected":
+            lines.append(f"- attempt {r['attempt']:g}: rejected by @{who}. Reason: {r.get('reason', '')}")
+        elif r["status"] in ("failed", "cancelled"):
+            lines.append(f"- attempt {r['attempt']:g}: {r['status']} ({r.get('error') or 'no reason given'})")
+    last = next((r for r in reversed(earlier) if (r.get("output") or "").strip()), None)
+    if last is not None:
+        lines.append(f"\nYour previous output (attempt {last['attempt']:g}):\n{_clip(last['output'], PREVIOUS_BUDGET)}")
+    if any(r["status"] == "rejected" for r in earlier):
+        lines.append("\nAddress every reason above in this attempt.")
+    return "\n".join(lines)
+
+
+def stage_messages(*, handle: str, name: str, persona: str, role: str, pipeline: dict[str, Any],
+                   runs: Sequence[dict[str, Any]], stage_run: dict[str, Any], artifact: dict[str, Any],
+                   input_content: str) -> list[dict[str, str]]:
+    """Chat messages for one attempt of a pipeline stage: the stage's instructions, the input
+    (the artifact at the attempt's input version), the notes of earlier stages, and for a retry
+    every earlier attempt's reason and the previous output. A content stage returns the
+    complete new content; a notes stage writes notes for the next stage."""
+    index = int(stage_run["stage"])
+    stage = pipeline["stages"][index]
+    slug = artifact["slug"]
+    if stage["output"] == "content":
+        task = (f"Output ONLY the complete new content of #{slug}, ready to save as its next version: no preface, "
+                "no explanation, no fences around the whole.")
+    else:
+        task = (f"Write notes for the next stage (for example a critique), most important first. Do not rewrite "
+                f"#{slug}: your notes are handed to the next stage.")
+    system = f"{_system(handle, name, persona, role)}\n{_pipeline_intro(pipeline, index, slug)}\n{task}"
+    parts = [f"Stage instructions: {stage['instructions'] or 'do your part of the work.'}",
+             f"Current content of #{slug} ({artifact['title']}, version {stage_run['inputVersion']:g}):\n\n"
+             f"{_clip(input_content, ARTIFACT_BUDGET * 2)}"]
+    notes = _earlier_notes(pipeline, index, runs)
+    if notes:
+        parts.append(notes)
+    history = stage_history(runs, index, int(stage_run["attempt"]))
+    if history:
+        parts.append(history)
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def review_messages(*, handle: str, name: str, persona: str, role: str, pipeline: dict[str, Any],
+                    runs: Sequence[dict[str, Any]], stage_run: dict[str, Any], artifact: dict[str, Any],
+                    input_content: str) -> list[dict[str, str]]:
+    """Chat messages for an agent approver: the stage's instructions, its input and output; the
+    answer is a structured verdict (``flows.pipeline.parse_verdict``)."""
+    index = int(stage_run["stage"])
+    stage = pipeline["stages"][index]
+    slug = artifact["slug"]
+    system = (f"{_system(handle, name, persona, role)}\n{_pipeline_intro(pipeline, index, slug)}\n"
+              f"You are not its actor: you review the output of this stage by @{stage_run.get('actorHandle')}. "
+              'Answer with one line of JSON and nothing else: {"verdict": "approve" or "reject", "reason": '
+              '"one or two sentences"}. Reject only for a concrete problem, and say what to change.')
+    output_kind = "new content" if stage["output"] == "content" else "notes"
+    parts = [f"Stage instructions: {stage['instructions'] or '(none)'}",
+             f"Input: #{slug} version {stage_run['inputVersion']:g}:\n\n{_clip(input_content, ARTIFACT_BUDGET)}",
+             f"Output ({output_kind}) of attempt {stage_run['attempt']:g}:\n\n"
+             f"{_clip(stage_run.get('output') or '', ARTIFACT_BUDGET)}"]
+    history = stage_history(runs, index, int(stage_run["attempt"]))
+    if history:
+        parts.append(history.split("\nYour previous output")[0])
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
 def variation_messages(*, handle: str, name: str, persona: str, role: str, artifact: dict[str, Any], base: str,
                        instruction: str, index: int, n: int, flow_instructions: str | None = None,
                        shortlist: Sequence[tuple[int, str]] = (), note: str | None = None) -> list[dict[str, str]]:

@@ -9,7 +9,7 @@ identity, up to ``max_runs`` runs at once.
   A heartbeat answered ``RUN_CANCELLED`` / ``RUN_LOST``, or the run row (watched) turning
   ``cancelled``, sets the run's cancel event: the model stream stops at once (the HTTP stream
   is closed), well within a second of the user's cancel.
-- The flow (``discussion`` / ``revise``) executes; the worker records usage and cost with
+- The flow (``discussion`` / ``revise`` / a pipeline's ``stage`` and ``review``) executes; the worker records usage and cost with
   ``runs:complete`` or the error with ``runs:fail``. A worker that dies stops heartbeating:
   the backend's lease expiry fails (or requeues) the run and closes its streams.
 - All streams of all agents share one :class:`LivePusher`: one ``streams:push`` per UI tick.
@@ -40,6 +40,7 @@ from collab.flows.discussion import run_discussion
 from collab.flows.edit import run_revise
 from collab.flows.live import LivePusher
 from collab.flows.llm import warm_up
+from collab.flows.pipeline import run_review, run_stage
 from collab.flows.variations import run_compose, run_variation
 
 __all__ = ["FLOWS", "Worker"]
@@ -48,7 +49,8 @@ log = logging.getLogger(__name__)
 
 Flow = Callable[[RunContext], Awaitable[dict[str, Any]]]
 FLOWS: dict[str, Flow] = {"discussion": run_discussion, "reply": run_discussion, "revise": run_revise,
-                          "edit": run_revise, "variation": run_variation, "compose": run_compose}
+                          "edit": run_revise, "variation": run_variation, "compose": run_compose,
+                          "stage": run_stage, "review": run_review}  # a pipeline's stages (flows/pipeline.py)
 DEFAULT_LEASE_MS = 15_000
 MAX_RUNS = 5
 CONVEX_CLOUD_HOSTS = (".convex.cloud",)

@@ -1,5 +1,5 @@
 """Small modal dialogs: a text prompt, a yes/no question, a lock conflict (wait in the queue?),
-a message."""
+a pipeline holding the artifact, the pipeline flows to start one, a message."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
-from collab.backend_client.space import LockConflict
+from collab.backend_client.space import LockConflict, SpaceSession, pipeline_flows
 from collab.widgets.timefmt import ago
 
 
@@ -77,6 +78,28 @@ class LockConflictDialog(ModalScreen[bool]):
         self.dismiss(False)
 
 
+class PipelineHoldsDialog(ModalScreen[bool]):
+    """A pipeline holds the artifact: which stage is where, who can cancel; p opens it."""
+
+    BINDINGS = [Binding("p", "open", "Open the pipeline"), Binding("escape", "cancel", "Close"),
+                Binding("enter", "open", "Open", show=False)]
+
+    def __init__(self, conflict: LockConflict) -> None:
+        super().__init__()
+        self.conflict = conflict
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(self.conflict.message or "A pipeline holds this artifact."))
+            yield Static(Text("p: open the pipeline   escape: close", style="dim"))
+
+    def action_open(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
 class MessageDialog(ModalScreen[None]):
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 
@@ -95,6 +118,30 @@ class MessageDialog(ModalScreen[None]):
         self.dismiss(None)
 
 
+class PipelineFlowPicker(ModalScreen[str | None]):
+    """Pick a pipeline flow of the config (``view = "pipeline"``) to start on the artifact."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, session: SpaceSession, title: str) -> None:
+        super().__init__()
+        self.flows = pipeline_flows(session.config)
+        self.art_title = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(f"Send {self.art_title} through a pipeline:", style="bold"))
+            options = [Option(Text.assemble((f.title, "bold"), "  ", (" -> ".join(s.name for s in f.stages), "cyan"),
+                                            ("\n" + f.description if f.description else "", "dim")), id=name)
+                       for name, f in self.flows.items()]
+            yield OptionList(*options, id="flow-list")
+            yield Static(Text("enter: start   escape: cancel", style="dim"))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 class Confirm(ModalScreen[bool]):
     """A yes/no question: y or enter says yes, n or escape no."""
 

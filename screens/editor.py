@@ -145,6 +145,14 @@ class EditorScreen(Screen[dict[str, Any] | None]):
             self.notify(f"You lost the lock ({hold.lost_reason}{by}). Your text is kept: ctrl+s tries to take "
                         "the lock again and save.", severity="error", timeout=8)
 
+    # The label on the banner and what ctrl+s does: a pipeline stage's editor hands its text in
+    # for review instead of saving a version (screens/stage_editor.py).
+    LABEL = " EDITING "
+
+    async def commit(self) -> dict[str, Any]:
+        """ctrl+s under the hold: a new version, the lock released (one transaction)."""
+        return await self.session.artifacts.save(self.text)
+
     def _draw_banner(self) -> None:
         h = self.hold
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -154,7 +162,7 @@ class EditorScreen(Screen[dict[str, Any] | None]):
             text.append("  taking the lock… (type away: your keys are kept)", style="yellow")
             self.query_one("#editor-banner", Static).update(text)
             return
-        text.append(" EDITING ", style="bold black on green" if not h.lost_reason else "bold white on red")
+        text.append(self.LABEL, style="bold black on green" if not h.lost_reason else "bold white on red")
         text.append(f" {self.artifact.get('title', '')}", style="bold")
         text.append(f" (from v{h.base_version})", style="dim")
         if h.lost_reason:
@@ -195,7 +203,7 @@ class EditorScreen(Screen[dict[str, Any] | None]):
                     return
                 self.hold = got
             await self._after_queued_keys()
-            result = await self.session.artifacts.save(self.text)
+            result = await self.commit()
         except ConvexError as exc:
             self.notify(f"Save rejected: {error_text(exc)}. Your text is kept.", severity="error", timeout=8)
             return

@@ -1,7 +1,8 @@
 """The artifact tree: every artifact of the space with its tags and lock badge, live.
 
 Two live queries feed it: ``artifacts:list`` (titles, tags, versions; no content) and
-``locks:list`` (held locks, kept in a separate table so lease renewals never re-run the list).
+``locks:list`` (held locks, and artifacts a pipeline holds, kept in a separate table so lease
+renewals never re-run the list).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from collab.widgets.lock_badge import lock_badge
+from collab.widgets.lock_badge import lock_badge, pipeline_badge
 
 
 class ArtifactTree(OptionList):
@@ -64,6 +65,9 @@ class ArtifactTree(OptionList):
         if tags:
             text.append("\n  " + " ".join(f"#{t}" for t in tags), style="cyan")
         lock = self.locks.get(str(art["_id"]))
+        if lock and lock.get("pipeline"):
+            text.append("\n  ")
+            text.append_text(pipeline_badge(lock["pipeline"]))
         if lock and lock.get("holder"):
             text.append("\n  ")
             text.append_text(lock_badge(lock["holder"], int(lock.get("queueLength") or 0), self.clock(), self.me))

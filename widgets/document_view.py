@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from collab.widgets.lock_badge import lock_badge
+from collab.widgets.lock_badge import lock_badge, pipeline_badge
 from collab.backend_client.space import draft_row_matches, merge
 from collab.widgets.timefmt import ago
 
@@ -164,6 +164,10 @@ class DocumentView(VerticalScroll, can_focus=True):
         if tags:
             text.append("  " + " ".join(f"#{t}" for t in tags), style="cyan")
         lock = art.get("lock") or {}
+        if lock.get("pipeline"):
+            text.append("\n")
+            text.append_text(pipeline_badge(lock["pipeline"]))
+            text.append("  p opens it", style="dim")
         if lock.get("held") and lock.get("holder"):
             text.append("\n")
             text.append_text(lock_badge(lock["holder"], int(lock.get("queueLength") or 0), now, self.me))

@@ -34,6 +34,7 @@ def artifact_bindings() -> list[Binding]:
         binding("artifact.rename", "rename_artifact", show=False),
         binding("artifact.discuss", "discuss", show=False),
         binding("artifact.delete", "delete_artifact", show=False),
+        binding("artifact.pipeline", "pipeline", show=False),  # the document says "p opens it"
         binding("artifact.variations", "variations", description="Variations"),
         binding("artifact.flow", "flow", show=False),
     ]

@@ -1,4 +1,5 @@
-"""The lock badge: who holds an artifact (human or agent), since when, and how many wait."""
+"""The lock badge: who holds an artifact (human or agent), since when, and how many wait; and
+the pipeline badge: which pipeline holds it, at which stage, doing what."""
 
 from __future__ import annotations
 
@@ -25,4 +26,20 @@ def lock_badge(holder: dict[str, Any] | None, queue_length: int, now_s: float, m
     text.append(f" {ago(holder.get('since'), now_s)}", style="dim")
     if queue_length:
         text.append(f" +{queue_length} waiting", style="dim")
+    return text
+
+
+PIPELINE_WORDS = {"running": "at work", "awaitingReview": "in review", "failed": "stopped"}
+
+
+def pipeline_badge(pipeline: dict[str, Any] | None) -> Text:
+    """``⚙ Writing: edit in review`` (yellow; red when it stopped); empty when none holds it."""
+    if not pipeline:
+        return Text("")
+    status = str(pipeline.get("status", ""))
+    style = "bold red" if status == "failed" else "bold cyan"
+    text = Text()
+    text.append("⚙ ", style=style)
+    text.append(f"{pipeline.get('title', 'pipeline')}: {pipeline.get('stageName', '?')}", style=style)
+    text.append(f" {PIPELINE_WORDS.get(status, status)}", style="dim")
     return text

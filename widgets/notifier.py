@@ -1,5 +1,6 @@
 """Toasts for this user's notifications in the space (mentions, a lock granted from the queue,
-a lost lock, a failed run): it binds ``notifications:list`` (unread) and shows each new one
+a lost lock, a failed run, a pipeline's "your review is needed" / "your turn" / "your stage
+was rejected: <reason>" / stopped / done): it binds ``notifications:list`` (unread) and shows each new one
 once, then marks them read. Invisible itself."""
 
 from __future__ import annotations
@@ -12,8 +13,13 @@ from textual.widget import Widget
 from collab.backend_client.space import SpaceSession
 from collab.widgets.live import LiveBinding
 
-TITLES = {"lockGranted": "Lock granted", "lockLost": "Lock lost", "mention": "Mentioned", "runFailed": "Agent failed"}
-ERRORS = {"lockLost", "runFailed"}
+TITLES = {"lockGranted": "Lock granted", "lockLost": "Lock lost", "mention": "Mentioned", "runFailed": "Agent failed",
+          "reviewNeeded": "Pipeline: review", "stageTurn": "Pipeline: your turn", "stageRejected": "Pipeline: rejected",
+          "pipelineFailed": "Pipeline stopped", "pipelineDone": "Pipeline done"}
+ERRORS = {"lockLost", "runFailed", "stageRejected", "pipelineFailed"}
+# What to press: the pipeline screen of the artifact (p on it in the space screen).
+HINTS = {"reviewNeeded": " (p on the artifact: a approves, r rejects)", "stageTurn": " (p on the artifact, then e)",
+         "stageRejected": " (p on the artifact, then e)"}
 
 
 class Notifier(Widget):
@@ -39,6 +45,7 @@ class Notifier(Widget):
             text = str(n.get("text") or kind)
             if kind == "lockGranted":
                 text += " (press e to edit)"
+            text += HINTS.get(kind, "")
             self.notify(text, title=TITLES.get(kind, kind), severity="error" if kind in ERRORS else "information",
                         timeout=8)
         if fresh:

@@ -9,7 +9,7 @@ test can assert that no public function of the package is registered without one
 Policies: ``authenticated`` (any signed-in human or agent), ``viewer`` < ``editor`` <
 ``owner`` (a member of the scoped space with at least that role). Scopes say where the space
 comes from: ``space`` (``args.spaceId``), ``artifact`` / ``message`` / ``run`` / ``proposal`` /
-``round`` / ``variation`` (the space of that document), or ``None`` (no space: only ``authenticated`` makes sense).
+``round`` / ``variation`` / ``pipeline`` (the space of that document), or ``None`` (no space: only ``authenticated`` makes sense).
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from collab.backend.model._errors import fail, not_found
 from collab.backend.validators import Validator
 
 Policy = Literal["authenticated", "viewer", "editor", "owner"]
-Scope = Literal["space", "artifact", "message", "run", "proposal", "round", "variation"] | None
+Scope = Literal["space", "artifact", "message", "run", "proposal", "round", "variation", "pipeline"] | None
 POLICIES: tuple[str, ...] = ("authenticated", "viewer", "editor", "owner")
 ROLE_RANK = {"viewer": 1, "editor": 2, "owner": 3}
 # Which argument names the scoped document, and which table it is in.
 SCOPE_ARG = {"space": ("spaceId", "spaces"), "artifact": ("artifactId", "artifacts"),
              "message": ("messageId", "messages"), "run": ("runId", "runs"),
              "proposal": ("proposalId", "proposals"), "round": ("roundId", "variationRounds"),
-             "variation": ("variationId", "variations")}
+             "variation": ("variationId", "variations"), "pipeline": ("pipelineId", "pipelines")}
 
 
 @dataclass

@@ -70,12 +70,23 @@ def holder_info(lock: dict[str, Any]) -> dict[str, Any] | None:
             "since": lock["since"], "expiresAt": lock["expiresAt"]}
 
 
+def pipeline_info(ctx: Any, lock: dict[str, Any]) -> dict[str, Any] | None:
+    """The pipeline holding the artifact (title, stage, status, who is at work), or None."""
+    if not lock.get("pipelineId"):
+        return None
+    from collab.backend.model import _pipeline  # (it imports this module)
+
+    p = ctx.db.get(lock["pipelineId"])
+    return _pipeline.summary(ctx, p) if p is not None else None
+
+
 def lock_state(ctx: Any, lock: dict[str, Any]) -> dict[str, Any]:
     queue = waiters(ctx, lock["artifactId"])
     holder = holder_info(lock)
     return {"held": holder is not None, "holder": holder, "queueLength": len(queue),
             "queue": [{"actorId": w["actorId"], "handle": w["actorHandle"], "kind": w["actorKind"],
-                       "since": w["since"], "position": i + 1} for i, w in enumerate(queue)]}
+                       "since": w["since"], "position": i + 1} for i, w in enumerate(queue)],
+            "pipeline": pipeline_info(ctx, lock)}
 
 
 # --- idempotency keys -----------------------------------------------------------------------------
@@ -254,7 +265,8 @@ def check_fence(ctx: Any, actor_id: str, artifact_id: str, token: float) -> dict
     reason = hold.get("endReason", "superseded")
     by = hold.get("endedByHandle")
     text = {"expired": "your lease expired", "saved": "you saved and released it",
-            "released": "you released it", "forceReleased": f"@{by} force-released it"}.get(reason, reason)
+            "released": "you released it", "forceReleased": f"@{by} force-released it",
+            "submitted": "you handed in the stage output"}.get(reason, reason)
     extra: dict[str, Any] = {"forceReason": hold["forceReason"]} if "forceReason" in hold else {}
     fail("STALE_TOKEN", f"the lock was lost: {text}", reason=reason, token=token, at=hold.get("endedAt"),
          byHandle=by, currentHolder=current, **extra)

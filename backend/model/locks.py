@@ -13,6 +13,7 @@ from typing import Any
 
 from collab.backend.functions import internal_mutation
 from collab.backend.model import _lockcore as lk
+from collab.backend.model import _pipeline
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail, invalid
 from collab.backend.model._util import audit
@@ -48,6 +49,9 @@ def acquire(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     if lock.get("holderId") is None and lk.waiters(ctx, artifact_id):
         lk.grant_next(ctx, lock)  # cannot happen through the API; heals a free lock with waiters
         lock = lk.lock_of(ctx, artifact_id)
+    # A pipeline holds the artifact: only its current stage's actor gets the lock (LOCKED
+    # naming the pipeline for anyone else, with or without ``wait``: nobody queues behind it).
+    stage = _pipeline.gate(ctx, lock, caller) if lock.get("pipelineId") else None
     if lock.get("holderId") == caller.actor_id:
         # Re-entrant: the holder (e.g. granted from the queue, or another pane of the same
         # user) gets its live token; nothing changes.
@@ -73,6 +77,8 @@ def acquire(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
         audit(ctx, lock["spaceId"], "lock.queued", {"actorId": caller.actor_id, "handle": caller.handle,
                                                     "position": result["position"]},
               artifact_id=artifact_id, actor_id=caller.actor_id)
+    if stage is not None and result["status"] == "granted" and stage.get("epoch") != result["token"]:
+        _pipeline.granted(ctx, stage, caller, result["token"])  # the stage's output is written under it
     lk.remember(ctx, caller.actor_id, key, "locks:acquire", artifact_id, result)
     return result
 
@@ -134,9 +140,11 @@ def queue(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 @query(args={"spaceId": v.id("spaces")}, policy="viewer", scope="space")
 def list(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
-    """Lock badges of a space: ``[{artifactId, holder}]`` for held locks."""
+    """Lock badges of a space: ``[{artifactId, holder, pipeline}]`` for locks that are held or
+    that a pipeline holds (``holder`` may then be null between two stages)."""
     rows = ctx.db.query("locks").with_index("by_space", lambda q: q.eq("spaceId", args["spaceId"])).collect()
-    return [{"artifactId": r["artifactId"], "holder": lk.holder_info(r)} for r in rows if r.get("holderId")]
+    return [{"artifactId": r["artifactId"], "holder": lk.holder_info(r), "pipeline": lk.pipeline_info(ctx, r)}
+            for r in rows if r.get("holderId") or r.get("pipelineId")]
 
 
 @query(args={"spaceId": v.id("spaces")}, policy="viewer", scope="space")

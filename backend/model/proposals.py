@@ -7,6 +7,11 @@ cadence) and its not-yet-persisted tail is a ``liveStreams`` row of kind "propos
 at once while nobody holds its lock. It becomes a version only through the lock
 (``variations:pick``, an approved pipeline stage).
 
+A pipeline stage's output (provenance ``{kind: "stage", ...}``) is written under the
+artifact's lock: ``open`` and ``append`` then carry the stage actor's fencing ``token`` and are
+refused like a stale draft delta once that hold is over; it is handed in with
+``pipelines:submit``, not ``finish``.
+
 Status: queued (its run has not started) -> streaming -> done / failed / cancelled. A run that
 ends without finishing its proposal closes it with the text it had (``_live.end_run``).
 ``provenance`` says what it is: ``{kind: "variation", roundId, index}``, ``{kind: "compose",
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collab.backend.model import _live
+from collab.backend.model import _live, _pipeline
 from collab.backend.model._auth import mutation, query
 from collab.backend.model._errors import fail, invalid
 from collab.backend.model._versions import MAX_CONTENT
@@ -36,12 +41,15 @@ def _own(ctx: Any) -> dict[str, Any]:
     return prop
 
 
-@mutation(args={"proposalId": v.id("proposals"), "key": v.string()}, policy="editor", scope="proposal")
+@mutation(args={"proposalId": v.id("proposals"), "key": v.string(), "token": v.optional(v.number())},
+          policy="editor", scope="proposal")
 def open(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Start writing the caller's proposal: it becomes ``streaming`` and gets its live stream
     (write capability ``key``, >= 16 characters) in one transaction. Opening it again with the
-    same key returns the same stream. Returns ``{streamId, content}`` (the content so far)."""
+    same key returns the same stream. Returns ``{streamId, content}`` (the content so far). A
+    stage's output needs the ``token`` of the stage actor's hold."""
     prop, now = _own(ctx), ctx.now()
+    _pipeline.fence_stage(ctx, prop, args.get("token"))
     if len(args["key"]) < _live.MIN_KEY:
         invalid(f"key must be at least {_live.MIN_KEY} characters")
     existing = ctx.db.query("liveStreams").with_index("by_proposal", lambda q: q.eq("proposalId", prop["_id"])).first()
@@ -59,10 +67,13 @@ def open(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     return {"streamId": _live.open_row(ctx, row), "content": prop["content"]}
 
 
-@mutation(args={"proposalId": v.id("proposals"), "text": v.string()}, policy="editor", scope="proposal")
+@mutation(args={"proposalId": v.id("proposals"), "text": v.string(), "token": v.optional(v.number())},
+          policy="editor", scope="proposal")
 def append(ctx: Any, args: dict[str, Any]) -> None:
-    """Append streamed text (at the persistence cadence, never per token)."""
+    """Append streamed text (at the persistence cadence, never per token); fenced by ``token``
+    for a stage's output."""
     prop = _own(ctx)
+    _pipeline.fence_stage(ctx, prop, args.get("token"))
     if len(prop["content"]) + len(args["text"]) > MAX_CONTENT:
         invalid(f"a proposal is at most {MAX_CONTENT} characters")
     ctx.db.patch(prop["_id"], {"content": prop["content"] + args["text"], "updatedAt": ctx.now()})
@@ -73,8 +84,11 @@ def append(ctx: Any, args: dict[str, Any]) -> None:
                 "costUsd": v.optional(v.number())}, policy="editor", scope="proposal")
 def finish(ctx: Any, args: dict[str, Any]) -> None:
     """End the caller's proposal (optionally with its final content), with the run's usage and
-    cost; its live stream goes in the same commit."""
+    cost; its live stream goes in the same commit. (A stage's output ends with
+    ``pipelines:submit``, or with its run.)"""
     prop = _own(ctx)
+    if (prop.get("provenance") or {}).get("kind") == "stage":
+        fail("STAGE_OUTPUT", "a stage's output is handed in with pipelines:submit (or ends with its run)")
     fields: dict[str, Any] = {"status": args["status"], "updatedAt": ctx.now()}
     for key in ("content", "error", "usage", "costUsd"):
         if key in args:

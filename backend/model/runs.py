@@ -65,6 +65,9 @@ def finish_run(ctx: Any, run: dict[str, Any], status: str, fields: dict[str, Any
     if status == "failed":
         notify(ctx, run["createdBy"], run["spaceId"], "runFailed",
                f"A {run['kind']} run failed: {fields.get('error', '')}"[:200], data={"runId": run["_id"]})
+    from collab.backend.model import _pipeline  # (it queues runs with insert_run)
+
+    _pipeline.run_ended(ctx, run, status, fields.get("error"))  # a pipeline stage stops with it
 
 
 @mutation(args={"spaceId": v.id("spaces"), "agentId": v.id("actors"), "kind": v.string(),
@@ -190,6 +193,9 @@ def cancelAll(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
 def retry(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Queue a failed or cancelled run again (one more attempt). Returns ``{status}``."""
     run = ctx.caller.target
+    if run["kind"] in ("stage", "review"):
+        err.fail("PIPELINE_RUN", "this run belongs to a pipeline stage: retry the pipeline (pipelines:retry)",
+                 pipelineId=(run.get("input") or {}).get("pipelineId"))
     if run["status"] not in ("failed", "cancelled"):
         err.fail("RUN_ACTIVE", f"this run is {run['status']}: only failed or cancelled runs are retried",
                  status=run["status"])

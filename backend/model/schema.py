@@ -13,7 +13,8 @@ ROLE = v.union(v.literal("owner"), v.literal("editor"), v.literal("viewer"))
 ACTOR_KIND = v.union(v.literal("human"), v.literal("agent"))
 VERSION_SOURCE = v.union(v.literal("human"), v.literal("agent"), v.literal("merge"))
 HOLD_END = v.union(
-    v.literal("saved"), v.literal("released"), v.literal("expired"), v.literal("forceReleased")
+    v.literal("saved"), v.literal("released"), v.literal("expired"), v.literal("forceReleased"),
+    v.literal("submitted"),  # a pipeline stage's actor handed its output in for review
 )
 DRAFT_STATUS = v.union(v.literal("live"), v.literal("orphaned"), v.literal("saved"), v.literal("released"))
 MESSAGE_STATE = v.union(v.literal("streaming"), v.literal("done"), v.literal("failed"))
@@ -21,6 +22,17 @@ STREAM_KIND = v.union(v.literal("message"), v.literal("draft"), v.literal("propo
 PROPOSAL_STATUS = v.union(
     v.literal("queued"), v.literal("streaming"), v.literal("done"), v.literal("failed"), v.literal("cancelled")
 )
+PIPELINE_STATUS = v.union(
+    v.literal("running"), v.literal("awaitingReview"), v.literal("done"), v.literal("cancelled"),
+    v.literal("failed"),
+)
+STAGE_STATUS = v.union(
+    v.literal("working"), v.literal("awaitingReview"), v.literal("approved"), v.literal("rejected"),
+    v.literal("failed"), v.literal("cancelled"),
+)
+STAGE_OUTPUT = v.union(v.literal("content"), v.literal("notes"))
+STAGE = v.object({"name": v.string(), "actor": v.string(), "approver": v.string(), "instructions": v.string(),
+                  "output": STAGE_OUTPUT})
 RUN_STATUS = v.union(
     v.literal("queued"), v.literal("claimed"), v.literal("streaming"),
     v.literal("done"), v.literal("failed"), v.literal("cancelled"),
@@ -133,6 +145,10 @@ schema = define_schema(
                 "expiresAt": v.optional(v.number()),
                 "ttlMs": v.optional(v.number()),
                 "expiryJobId": v.optional(v.string()),
+                # A pipeline holds the artifact from its start until it is over (done or
+                # cancelled): only the current stage's actor may take the lock meanwhile, and no
+                # save lands but the approval of a stage (docs/PIPELINE.md).
+                "pipelineId": v.optional(v.id("pipelines")),
             }
         )
         .index("by_artifact", ["artifactId"])
@@ -352,6 +368,60 @@ schema = define_schema(
         )
         .index("by_round", ["roundId", "index"])
         .index("by_proposal", ["proposalId"]),
+        # --- pipelines: stages in turn, each output reviewed before the next -------------------------
+        "pipelines": define_table(
+            {
+                "spaceId": v.id("spaces"),
+                "artifactId": v.id("artifacts"),
+                "flow": v.optional(v.string()),  # the flow it came from (a label: stages are given)
+                "title": v.string(),
+                "instructions": v.optional(v.string()),  # the flow's, added to every stage's prompt
+                "stages": v.array(STAGE),
+                "current": v.number(),  # index of the stage at work or in review
+                "status": PIPELINE_STATUS,
+                "reason": v.optional(v.string()),  # why it failed or was cancelled
+                "maxAttempts": v.number(),  # per stage, before the pipeline stops
+                "baseVersion": v.number(),  # the artifact's version at the start
+                "startedBy": v.id("actors"),
+                "startedByHandle": v.string(),
+                "startedAt": v.number(),
+                "updatedAt": v.number(),
+                "finishedAt": v.optional(v.number()),
+                "endedByHandle": v.optional(v.string()),
+            }
+        )
+        .index("by_artifact", ["artifactId"])
+        .index("by_space", ["spaceId"]),
+        # One row per attempt of a stage: who worked on which input, the output (a proposal),
+        # who reviewed it and why.
+        "stageRuns": define_table(
+            {
+                "spaceId": v.id("spaces"),
+                "artifactId": v.id("artifacts"),
+                "pipelineId": v.id("pipelines"),
+                "stage": v.number(),
+                "stageName": v.string(),
+                "attempt": v.number(),
+                "actor": v.string(),  # the stage's actor spec: agent handle, "human", "human:<handle>"
+                "actorId": v.optional(v.id("actors")),  # who worked (known once someone takes it)
+                "actorHandle": v.optional(v.string()),
+                "actorKind": v.optional(ACTOR_KIND),
+                "inputVersion": v.number(),
+                "epoch": v.optional(v.number()),  # the lock hold the actor wrote under
+                "proposalId": v.optional(v.id("proposals")),  # the output
+                "runId": v.optional(v.id("runs")),  # an agent actor's run
+                "reviewRunId": v.optional(v.id("runs")),  # an agent approver's run
+                "status": STAGE_STATUS,
+                "reviewer": v.optional(v.any()),  # {actorId?, handle, kind: human/agent/auto}
+                "reason": v.optional(v.string()),  # the reviewer's reason (required to reject)
+                "error": v.optional(v.string()),  # why it failed
+                "outputVersion": v.optional(v.number()),  # the version an approved content output became
+                "startedAt": v.number(),
+                "submittedAt": v.optional(v.number()),
+                "decidedAt": v.optional(v.number()),
+            }
+        )
+        .index("by_pipeline", ["pipelineId", "stage", "attempt"]),
         # --- agent jobs -------------------------------------------------------------------------------
         "runs": define_table(
             {

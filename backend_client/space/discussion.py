@@ -18,16 +18,17 @@ __all__ = ["COMMANDS", "DiscussionView", "Sent", "split_command"]
 
 # Composer commands: "/revise @edwin #test-plan tighten the intro" asks the mentioned agents to
 # revise the artifact (under its lock) instead of replying in the thread; "/vary 5 #test-plan
-# make it shorter" starts a round of variations of it.
-COMMANDS = {"/revise": "revise", "/edit": "revise", "/vary": "vary"}
+# make it shorter" starts a round of variations of it; "/pipeline writing #test-plan" sends it
+# through a flow's pipeline (docs/PIPELINE.md).
+COMMANDS = {"/revise": "revise", "/edit": "revise", "/vary": "vary", "/pipeline": "pipeline"}
 
 
 @dataclass
 class Sent:
-    """What the composer's text became: a message, or a round of variations."""
+    """What the composer's text became: a message, a round of variations, a pipeline."""
 
-    kind: str  # "message" or "variations"
-    id: str  # the messageId or the roundId
+    kind: str  # "message", "variations" or "pipeline"
+    id: str  # the messageId, the roundId or the pipelineId
     artifact_id: str | None = None
 
 
@@ -39,7 +40,11 @@ def split_command(body: str) -> tuple[str, str]:
     task = COMMANDS.get(head.lower())
     if task is None:
         raise ValueError(f"Unknown command {head}: try /revise @agent #artifact what to change, "
-                         "or /vary 3 #artifact what to change")
+                         "/vary 3 #artifact what to change, or /pipeline <flow> #artifact")
+    if task == "pipeline":
+        if not rest.strip() or rest.strip().startswith("#"):
+            raise ValueError(f"{head} needs a flow, e.g. {head} writing #test-plan")
+        return task, rest.strip()
     if task == "revise" and "@" not in rest:
         raise ValueError(f"{head} needs an @agent to do it, e.g. {head} @edwin #test-plan make it shorter")
     if task == "vary" and not rest.strip():
@@ -92,14 +97,17 @@ class DiscussionView:
     async def send(self, typed: str) -> Sent:
         """What the composer sends: a plain message, or a command (``/revise @agent ...``; with
         no ``#artifact`` it revises the artifact this terminal shows; ``/vary [N] #artifact
-        ...`` starts a round of variations). ValueError for a bad command, before anything is
-        sent."""
+        ...`` starts a round of variations; ``/pipeline <flow> [#artifact]`` starts a
+        pipeline). ValueError for a bad command, before anything is sent."""
         task, text = split_command(typed.strip())
         if task == "vary":
             n, slug, instruction = parse_vary(text)
             views = self.session.variations
             got = await views.start_by_slug(slug, instruction, views.plan(n=n))
             return Sent("variations", str(got["roundId"]), str(got["artifactId"]))
+        if task == "pipeline":
+            pid, artifact = await self.session.pipeline.start_command(text, self.session.presence.artifact_id)
+            return Sent("pipeline", pid, str(artifact["_id"]))
         target = self.session.presence.artifact_id if task == "revise" and "#" not in text else None
         return Sent("message", await self.post(text, artifact_id=target, task=task))
 

@@ -34,21 +34,28 @@ def error_text(exc: BaseException) -> str:
 
 @dataclass
 class LockConflict:
-    """Someone else holds the lock: who (human or agent), since when, how many wait."""
+    """Someone else holds the lock: who (human or agent), since when, how many wait. Or a
+    pipeline holds the artifact (``pipeline``: its summary; ``message`` says which stage is
+    where, and who may cancel it): nobody waits behind a pipeline."""
 
     handle: str
     kind: str
     since_ms: float
     queue_length: int
+    pipeline: dict[str, Any] | None = None
+    message: str = ""
 
     @classmethod
     def from_error(cls, data: dict[str, Any]) -> LockConflict:
         holder = data.get("holder") or {}
+        pipeline = data.get("pipeline")
         return cls(
-            handle=str(holder.get("handle", "?")),
+            handle=str(holder.get("handle") or (pipeline or {}).get("actorHandle") or "?"),
             kind=str(holder.get("kind", "human")),
             since_ms=float(holder.get("since") or 0),
             queue_length=int(data.get("queueLength") or 0),
+            pipeline=dict(pipeline) if isinstance(pipeline, dict) else None,
+            message=str(data.get("message") or ""),
         )
 
 

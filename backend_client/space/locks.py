@@ -189,7 +189,8 @@ class LockHold:
             deadline = sent + policy.ttl_s  # measured from when we asked: never optimistic
 
     def _lose(self, reason: str, by: str | None) -> None:
-        if self.lost_reason is not None or self.ended:
+        # ``ending``: a renewal refused because our own save / hand-in just ended the hold
+        if self.lost_reason is not None or self.ended or self.ending:
             return
         self.lost_reason, self.lost_by = reason, by
         self._stop_renewal()

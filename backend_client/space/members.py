@@ -101,6 +101,11 @@ class MembersView:
         """``since`` of the totals: today (local midnight), since this app opened the space."""
         return [local_midnight_ms(self.session.clock()), self.opened_ms]
 
+    async def usage_today(self) -> dict[str, Any]:
+        """``usage:summary`` once, with the window of today (``collab export``)."""
+        return dict(await self.client.query(api.usage.summary, {"spaceId": self.session.space_id,
+                                                                "since": self.usage_windows()[:1]}))
+
     def watch_usage(self) -> LiveQuery[Any]:
         """``usage:summary`` with windows [today, since the app was opened] (and all time)."""
         return self.client.watch(api.usage.summary, {"spaceId": self.session.space_id,

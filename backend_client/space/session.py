@@ -3,8 +3,8 @@ to (harlequin-style core/UI split; no Textual here, so it is tested without a te
 
 It holds who and where (identity, space, config, clock), the background job that must outlive
 any one pane (the presence heartbeat), the connection state, and one facade per view:
-``artifacts`` (tree, document, editor, history), ``discussion`` and ``variations``. Each pane binds the live
-queries of its facade and calls its actions; nothing in ``screens/`` or ``widgets/`` touches
+``artifacts`` (tree, document, editor, history), ``discussion``, ``variations``, ``members``
+and ``pipeline``. Each pane binds the live queries of its facade and calls its actions; nothing in ``screens/`` or ``widgets/`` touches
 the client itself (docs/ARCHITECTURE.md).
 """
 
@@ -24,6 +24,7 @@ from collab.backend_client.live_query import LiveQuery
 from collab.backend_client.space.artifacts import ArtifactsView
 from collab.backend_client.space.discussion import DiscussionView
 from collab.backend_client.space.members import MembersView
+from collab.backend_client.space.pipeline import PipelineView
 from collab.backend_client.space.presence import UNSET, PresenceJob
 from collab.backend_client.space.variations import VariationsView
 from collab.config import Config
@@ -71,6 +72,7 @@ class SpaceSession:
         self.discussion = DiscussionView(self)
         self.variations = VariationsView(self)
         self.members = MembersView(self)
+        self.pipeline = PipelineView(self)
 
     @property
     def handle(self) -> str:

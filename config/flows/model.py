@@ -10,7 +10,9 @@ from ..base import Section, check
 from ..identity import check_handle
 
 FlowView = Literal["discussion", "variations", "pipeline"]
+StageOutput = Literal["content", "notes"]
 MAX_FLOW_AGENTS = 5
+MAX_STAGE_ATTEMPTS = 10
 MAX_VARIATIONS = 10
 # A stage actor or approver is an agent handle, "human" (any human member takes the turn), or
 # "human:<handle>" (that person). An approver may also be "auto" (no review step).
@@ -45,6 +47,10 @@ class StageConfig(Section):
         description='Who approves the output: "human", an agent handle, or "auto" (no review).',
     )
     instructions: str = Field(default="", description="What this stage must do.")
+    output: StageOutput = Field(
+        default="content",
+        description='"content": the artifact\'s next version; "notes": a critique for the next stage.',
+    )
 
     @field_validator("actor")
     @classmethod
@@ -77,6 +83,12 @@ class FlowConfig(Section):
         default_factory=list, description="Pipeline stages in order (pipeline view)."
     )
     instructions: str = Field(default="", description="Added to every agent's prompt in the flow.")
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=MAX_STAGE_ATTEMPTS,
+        description="Pipeline: attempts per stage before the pipeline stops (rejections count).",
+    )
     hidden: bool = Field(default=False, description="true: not offered in the flow picker.")
 
     @field_validator("agents")

@@ -21,9 +21,10 @@ from textual.message import Message
 from collab.backend_client import ConnectionState, ConnectionStatus, ConvexError
 from collab.backend_client.space import VIEWER_REFUSAL, LockConflict, LockHold, Queued, SpaceSession, error_text
 from collab.backend_client.space.exporting import artifact_filename
-from collab.screens.dialogs import ConfirmDelete, LockConflictDialog, Prompt
+from collab.screens.dialogs import ConfirmDelete, LockConflictDialog, PipelineHoldsDialog, Prompt
 from collab.screens.editor import EditorScreen
 from collab.screens.history import HistoryScreen
+from collab.screens.pipeline import open_pipeline
 from collab.widgets.artifact_tree import ArtifactTree
 from collab.widgets.clipboard import copy_text
 from collab.widgets.document_view import DocumentView
@@ -184,7 +185,11 @@ class ArtifactsPane(Horizontal):
     async def _refused(self, art: dict[str, Any], got: LockConflict | Queued, kept: bool) -> None:
         if kept:
             self.notify("What you typed is kept: it will be in the editor when you get the lock.", timeout=6)
-        if isinstance(got, LockConflict):
+        if isinstance(got, LockConflict) and got.pipeline is not None:
+            # nobody waits behind a pipeline: say which stage is where and offer to open it
+            if await self.app.push_screen_wait(PipelineHoldsDialog(got)):
+                open_pipeline(self.app, self.session, art)
+        elif isinstance(got, LockConflict):
             dialog = LockConflictDialog(str(art.get("title")), got, self.session.clock())
             if await self.app.push_screen_wait(dialog):
                 await self._wait_for_lock(art)
@@ -361,6 +366,12 @@ class ArtifactsPane(Horizontal):
             return
         self.notify(f"Deleted {title}.")
 
+    def action_pipeline(self) -> None:
+        """The artifact's pipeline screen (a flow to start one is offered when it has none)."""
+        art = self._need_artifact()
+        if art is not None:
+            open_pipeline(self.app, self.session, art)
+
     def action_discuss(self) -> None:
         art = self.current
         self.post_message(self.Discuss(f"#{art['slug']} " if art is not None and art.get("slug") else ""))
@@ -431,8 +442,8 @@ class ArtifactsPane(Horizontal):
         elif flow.view == "discussion":
             handles = " ".join(f"@{a.handle}" for a in self.session.config.flow_agents(name))
             self.post_message(self.Discuss(f"{handles} #{(art or {}).get('slug', '')} "))
-        else:
-            self.notify(f"{flow.title}: pipelines run from the pipeline view (p).", severity="warning")
+        elif art is not None:  # a pipeline: started, and its screen opened (docs/PIPELINE.md)
+            open_pipeline(self.app, self.session, art, name)
 
     # ------------------------------------------------------------------ what a role may do
 
@@ -479,6 +490,7 @@ class ArtifactsPane(Horizontal):
                 ("variations", f"Rounds of variations of {t}", "Browse the variation rounds of this artifact",
                  self.action_variations),
                 ("flow", f"Run a flow on #{art.get('slug')}…", "Pick one of the config's flows", self.action_flow),
+                ("pipeline", f"Pipeline of {t}", "The stage track, the output, the reviews (p)", self.action_pipeline),
             ]
             for name, flow in self.session.config.visible_flows().items():
                 cmds.append(("flow", f"Flow {flow.title} on #{art.get('slug')}", flow.description or name,

@@ -23,6 +23,7 @@ from collab.backend_client import ConvexError
 from collab.backend_client.space import VIEWER_REFUSAL, SpaceSession, error_text
 from collab.backend_client.space.exporting import discussion_markdown
 from collab.widgets.clipboard import copy_text
+from collab.screens.pipeline import open_pipeline
 from collab.widgets.composer import Composer
 from collab.widgets.keys import binding
 from collab.widgets.live import LiveBinding
@@ -143,6 +144,10 @@ class DiscussionPane(Vertical):
             sent = await self.view.send(body)
             if sent.kind == "variations" and sent.artifact_id:
                 self.post_message(self.OpenVariations(sent.artifact_id, sent.id))
+            elif sent.kind == "pipeline" and sent.artifact_id:
+                art = await self.session.artifacts.get(sent.artifact_id)
+                self.notify(f"Started a pipeline on #{art.get('slug')}.")
+                open_pipeline(self.app, self.session, art)
             for problem in self.view.unanswerable(body):
                 self.notify(problem, severity="error", timeout=10)
         except ValueError as exc:  # a mistyped command: nothing was sent
@@ -150,7 +155,8 @@ class DiscussionPane(Vertical):
             self.notify(str(exc), severity="error")
         except ConvexError as exc:
             composer.value = body  # keep what was typed
-            self.notify(f"Message rejected: {error_text(exc)}", severity="error")
+            what = "Not started" if body.startswith("/pipeline") else "Message rejected"
+            self.notify(f"{what}: {error_text(exc)}", severity="error", timeout=10)
         except Exception as exc:
             composer.value = body
             self.notify(f"Not sent: {error_text(exc)}", severity="error")

@@ -17,7 +17,7 @@ pytestmark = [
     pytest.mark.timeout(240),
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:.*is using the `ReadOnly` qualifier:UserWarning"),
-    pytest.mark.skipif(not binding_available(), reason="llama_cpp is not importable"),
+    pytest.mark.skipif(not binding_available(), reason="xllamacpp is not importable"),
 ]
 
 

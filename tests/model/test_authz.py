@@ -124,6 +124,17 @@ ARGS: dict[str, Callable[[W], dict[str, Any]]] = {
         {"variationId": w["variation1"], "range": {"start": 0, "end": 1}}]},
     "variations:forArtifact": lambda w: {"artifactId": w["locked"]},
     "variations:round": lambda w: {"roundId": w["round"]},
+    "pipelines:start": lambda w: {"artifactId": w["artifact"], "flow": "writing", "stages": [
+        {"name": "draft", "actor": "ada"}, {"name": "polish", "actor": "human", "approver": "auto"}]},
+    "pipelines:submit": lambda w: {"pipelineId": w["pipeHuman"], "stageRunId": w["pipeHumanRun"], "token": 1,
+                                   "content": "my draft"},
+    "pipelines:approve": lambda w: {"pipelineId": w["pipeReview"], "stageRunId": w["pipeReviewRun"]},
+    "pipelines:reject": lambda w: {"pipelineId": w["pipeReview"], "stageRunId": w["pipeReviewRun"],
+                                   "reason": "too long"},
+    "pipelines:cancel": lambda w: {"pipelineId": w["pipeReview"]},
+    "pipelines:retry": lambda w: {"pipelineId": w["pipeFailed"]},
+    "pipelines:get": lambda w: {"pipelineId": w["pipeReview"]},
+    "pipelines:forArtifact": lambda w: {"artifactId": w["reviewed"]},
     "audit:list": lambda w: {"spaceId": w["space"]},
     "audit:page": lambda w: {"spaceId": w["space"], "numItems": 10, "cursor": None},
     "notifications:list": lambda w: {},
@@ -183,12 +194,33 @@ def _world(tmp_root: Path) -> dict[str, Any]:
     h.call("proposals:open", {"proposalId": variants[0]["proposalId"], "key": "v" * 16}, AGENT)
     h.call("proposals:finish", {"proposalId": variants[0]["proposalId"], "status": "done",
                                 "content": "line one\nline two"}, AGENT)
+    pipes = _pipelines(h, space, owner)
     h.close()
     _WORLD.update(path=path, space=space, code=code, invite=invite, artifact=artifact, locked=locked, orphan=orphan,
                   message=message, streaming=streaming, actors=actors, run=run, stream=stream,
                   round=rnd["roundId"], variation1=variants[0]["variationId"],
-                  proposal1=variants[0]["proposalId"], proposal2=variants[1]["proposalId"])
+                  proposal1=variants[0]["proposalId"], proposal2=variants[1]["proposalId"], **pipes)
     return _WORLD
+
+
+def _pipelines(h: Harness, space: str, owner: Identity) -> dict[str, Any]:
+    """Three pipelines: one whose agent stage awaits a human's review, one failed (its stage's
+    run was cancelled), one whose human stage the owner is working on (lock token 1)."""
+    made: dict[str, Any] = {}
+    for name, actor in (("Reviewed", "ada"), ("Broken", "ada"), ("Human", "human")):
+        art = h.call("artifacts:create", {"spaceId": space, "title": name, "kind": "document", "content": "c"}, owner)
+        got = h.call("pipelines:start", {"artifactId": art, "stages": [{"name": "draft", "actor": actor}]}, owner)
+        made[name] = (art, got["pipelineId"], got["stageRunId"])
+    art, pid, sr = made["Reviewed"]
+    token = h.call("locks:acquire", {"artifactId": art}, AGENT)["token"]
+    prop = h.call("pipelines:get", {"pipelineId": pid}, owner)["runs"][0]["proposalId"]
+    h.call("proposals:open", {"proposalId": prop, "key": "q" * 16, "token": token}, AGENT)
+    h.call("pipelines:submit", {"pipelineId": pid, "stageRunId": sr, "token": token, "content": "drafted"}, AGENT)
+    _, broken, _ = made["Broken"]
+    h.call("runs:cancel", {"runId": h.call("pipelines:get", {"pipelineId": broken}, owner)["runs"][0]["runId"]}, owner)
+    h.call("locks:acquire", {"artifactId": made["Human"][0]}, owner)
+    return {"reviewed": art, "pipeReview": pid, "pipeReviewRun": sr, "pipeFailed": broken,
+            "pipeHuman": made["Human"][1], "pipeHumanRun": made["Human"][2]}
 
 
 # --------------------------------------------------------------------------- expected answers
@@ -319,10 +351,11 @@ def _locks_waiting(c: Case) -> None:
 
 
 def _runs_active(c: Case) -> None:
-    got = c.ok()  # oldest first: the discussion run, then the round's two variation runs (the
-    # setup finished #1's proposal, not its run, which no worker claimed)
+    got = c.ok()  # oldest first: the discussion run, the round's two variation runs (the setup
+    # finished #1's proposal, not its run, which no worker claimed), the reviewed pipeline's stage
     assert [(r["kind"], r["status"], r["agentHandle"]) for r in got] == [
-        ("discussion", "queued", "ada"), ("variation", "queued", "ada"), ("variation", "queued", "ada")]
+        ("discussion", "queued", "ada"), ("variation", "queued", "ada"), ("variation", "queued", "ada"),
+        ("stage", "queued", "ada")]
     assert got[0]["runId"] == c.w["run"]
 
 
@@ -366,7 +399,8 @@ def _artifacts_get(c: Case) -> None:
 
 def _artifacts_list(c: Case) -> None:
     got = c.ok()
-    assert sorted(a["slug"] for a in got) == ["doc", "locked"] and all("content" not in a for a in got)
+    assert sorted(a["slug"] for a in got) == ["broken", "doc", "human", "locked", "reviewed"]
+    assert all("content" not in a for a in got)
 
 
 def _artifacts_history(c: Case) -> None:
@@ -410,7 +444,8 @@ def _artifacts_update(c: Case) -> None:
 def _artifacts_delete(c: Case) -> None:
     got = c.ok()
     assert got == {"deleted": True, "title": "Doc", "slug": "doc", "version": 1}
-    assert [a["slug"] for a in c.read("artifacts:list", {"spaceId": c.w["space"]})] == ["locked"]
+    assert sorted(a["slug"] for a in c.read("artifacts:list", {"spaceId": c.w["space"]})) == [
+        "broken", "human", "locked", "reviewed"]
     with pytest.raises(CallError) as gone:
         c.artifact()
     assert gone.value.code == "NOT_FOUND"
@@ -455,7 +490,12 @@ def _locks_queue(c: Case) -> None:
 
 
 def _locks_list(c: Case) -> None:
-    assert [(r["artifactId"], r["holder"]["handle"]) for r in c.ok()] == [(c.w["locked"], "olga")]
+    # the owner's hold, and the three pipelines' holds (the human stage's under the owner's lock)
+    slugs = {a["_id"]: a["slug"] for a in c.read("artifacts:list", {"spaceId": c.w["space"]})}
+    got = sorted((slugs[r["artifactId"]], (r["holder"] or {}).get("handle"), (r["pipeline"] or {}).get("status"))
+                 for r in c.ok())
+    assert got == [("broken", None, "failed"), ("human", "olga", "running"), ("locked", "olga", None),
+                   ("reviewed", None, "awaitingReview")]
 
 
 def _drafts_append(c: Case) -> None:
@@ -584,9 +624,9 @@ def _runs_cancel(c: Case) -> None:
 
 def _runs_cancel_all(c: Case) -> None:
     got = c.ok()
-    # the queued discussion run, then the round's two variation runs
+    # the queued discussion run, the round's two variation runs, the reviewed pipeline's stage run
     assert [(r["agentHandle"], r["kind"]) for r in got] == [("ada", "discussion"), ("ada", "variation"),
-                                                             ("ada", "variation")]
+                                                             ("ada", "variation"), ("ada", "stage")]
     assert got[0]["runId"] == c.w["run"]
     runs = c.read("runs:list", {"spaceId": c.w["space"]})
     assert {r["status"] for r in runs} == {"cancelled"}
@@ -603,8 +643,15 @@ def _runs_get(c: Case) -> None:
 
 
 def _runs_list(c: Case) -> None:
-    got = c.ok()  # newest first: the round's two variation runs, then the discussion run
-    assert [r["kind"] for r in got] == ["variation", "variation", "discussion"] and got[-1]["_id"] == c.w["run"]
+    got = c.ok()  # newest first: the pipelines' two stage runs, the round's two, the discussion run
+    assert [(r["kind"], r["status"]) for r in got] == [("stage", "cancelled"), ("stage", "queued"), (
+        "variation", "queued"), ("variation", "queued"), ("discussion", "queued")] and got[-1]["_id"] == c.w["run"]
+
+
+def _runs_page(c: Case) -> None:
+    got = c.ok()  # every run fits one page of 10: the same runs as runs:list, in the same order
+    assert got["isDone"] is True
+    assert [r["_id"] for r in got["page"]] == [r["_id"] for r in c.read("runs:list", {"spaceId": c.w["space"]})]
 
 
 def _runs_pending(c: Case) -> None:
@@ -726,15 +773,90 @@ def _audit_list(c: Case) -> None:
     assert types[-1] == "space.created" and "lock.released" in types and "run.queued" in types
 
 
+def _audit_page(c: Case) -> None:
+    got = c.ok()  # newest first, 10 of a longer log; the next page goes on where this one ends
+    assert len(got["page"]) == 10 and got["isDone"] is False
+    assert [e["_id"] for e in got["page"]] == [e["_id"] for e in c.read("audit:list", {"spaceId": c.w["space"]})[:10]]
+    more = c.read("audit:page", {"spaceId": c.w["space"], "numItems": 10, "cursor": got["continueCursor"]})
+    assert not {e["_id"] for e in more["page"]} & {e["_id"] for e in got["page"]}
+
+
+def _artifacts_history_page(c: Case) -> None:
+    got = c.ok()  # the free artifact has its first version only
+    assert got["isDone"] is True and [(v["version"], v["source"]) for v in got["page"]] == [(1, "human")]
+
+
+def _pipeline(c: Case, key: str) -> dict[str, Any]:
+    return dict(c.read("pipelines:get", {"pipelineId": c.w[key]})["pipeline"])
+
+
+def _pipelines_start(c: Case) -> None:
+    got = c.ok()  # the free artifact: a new pipeline, its first stage queued for @ada
+    pipe = c.read("pipelines:get", {"pipelineId": got["pipelineId"]})
+    assert pipe["pipeline"]["startedByHandle"] == c.handle and [s["name"] for s in pipe["pipeline"]["stages"]] == [
+        "draft", "polish"]
+    assert pipe["runs"][0]["_id"] == got["stageRunId"] and c.artifact()["lock"]["pipeline"]["pipelineId"] == got["pipelineId"]
+
+
+def _pipelines_submit(c: Case) -> None:
+    if c.caller == "owner":  # the owner works on the human stage under its lock token 1
+        assert c.ok() == {"status": "awaitingReview"}
+        assert _pipeline(c, "pipeHuman")["status"] == "awaitingReview"
+    else:
+        c.refused("NOT_HOLDER")
+
+
+def _pipelines_approve(c: Case) -> None:
+    assert c.ok() == {"status": "done", "version": 2}
+    assert _pipeline(c, "pipeReview")["status"] == "done" and c.artifact("reviewed")["content"] == "drafted"
+
+
+def _pipelines_reject(c: Case) -> None:
+    assert c.ok() == {"attempt": 2, "status": "running"}
+    runs = c.read("pipelines:get", {"pipelineId": c.w["pipeReview"]})["runs"]
+    # the reason is on the rejected attempt; the next one is under way
+    assert [(r["attempt"], r["status"], r.get("reason")) for r in runs] == [(1, "rejected", "too long"),
+                                                                         (2, "working", None)]
+
+
+def _pipelines_cancel(c: Case) -> None:
+    if c.caller == "owner":
+        assert c.ok() == {"status": "cancelled"} and _pipeline(c, "pipeReview")["status"] == "cancelled"
+    else:  # an editor who did not start it
+        c.refused("FORBIDDEN")
+
+
+def _pipelines_retry(c: Case) -> None:
+    if c.caller == "owner":
+        assert c.ok() == {"attempt": 2, "status": "running"} and _pipeline(c, "pipeFailed")["status"] == "running"
+    else:
+        c.refused("FORBIDDEN")
+
+
+def _pipelines_get(c: Case) -> None:
+    got = c.ok()
+    assert got["pipeline"]["_id"] == c.w["pipeReview"] and got["pipeline"]["status"] == "awaitingReview"
+    assert [(r["_id"], r["attempt"]) for r in got["runs"]] == [(c.w["pipeReviewRun"], 1)]
+
+
+def _pipelines_for_artifact(c: Case) -> None:
+    got = c.ok()
+    assert [(p["_id"], p["status"]) for p in got] == [(c.w["pipeReview"], "awaitingReview")]
+    assert got[0]["currentRun"]["_id"] == c.w["pipeReviewRun"]
+
+
 def _notifications_list(c: Case) -> None:
     got = c.ok()
-    # the owner was told of the three members who joined, then that the setup's force release
-    # took its lock; nobody else was told anything
-    assert [n["kind"] for n in got] == (["lockLost", *["memberJoined"] * 3] if c.caller == "owner" else [])
+    # newest first. The owner: the three members who joined, the setup's force release, then the
+    # pipelines (a human stage's turn, a review, a failure); the editor, a human of the space:
+    # the turn and the review; the viewer nothing
+    want = {"owner": ["pipelineFailed", "reviewNeeded", "stageTurn", "lockLost", *["memberJoined"] * 3],
+            "editor": ["reviewNeeded", "stageTurn"]}
+    assert [n["kind"] for n in got] == want.get(c.caller, [])
 
 
 def _notifications_mark_read(c: Case) -> None:
-    assert c.ok() == (4 if c.caller == "owner" else 0)
+    assert c.ok() == {"owner": 7, "editor": 2}.get(c.caller, 0)
     assert c.read("notifications:list", {"unreadOnly": True}, c.caller) == []
 
 
@@ -821,6 +943,17 @@ EXPECT: dict[str, Callable[[Case], None]] = {
     "variations:forArtifact": _variations_for_artifact,
     "variations:round": _variations_round,
     "audit:list": _audit_list,
+    "audit:page": _audit_page,
+    "artifacts:historyPage": _artifacts_history_page,
+    "runs:page": _runs_page,
+    "pipelines:start": _pipelines_start,
+    "pipelines:submit": _pipelines_submit,
+    "pipelines:approve": _pipelines_approve,
+    "pipelines:reject": _pipelines_reject,
+    "pipelines:cancel": _pipelines_cancel,
+    "pipelines:retry": _pipelines_retry,
+    "pipelines:get": _pipelines_get,
+    "pipelines:forArtifact": _pipelines_for_artifact,
     "notifications:list": _notifications_list,
     "notifications:markRead": _notifications_mark_read,
 }

@@ -55,7 +55,7 @@ async def test_export_writes_every_artifact_and_every_message(alice_backend: Bac
     out = tmp_path / "out"
     done = await asyncio.to_thread(collab, tmp_path, "--space", "notes", "export", str(out))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["discussion-notes.md", "main.py", "test-plan.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["discussion-notes.md", "main.py", "test-plan.md", "usage.md"]
     assert (out / "test-plan.md").read_text() == "# Plan\n\nStep 1.\n"
     assert (out / "main.py").read_text() == "print('hi')\n"
     text = (out / "discussion-notes.md").read_text()

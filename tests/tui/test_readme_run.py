@@ -53,12 +53,12 @@ def test_readme_install_and_run_lands_on_space_with_agents(tmp_path: Path) -> No
         # A fresh HOME, but pip's own cache: the wheels the suite's install already fetched.
         env["PIP_CACHE_DIR"] = os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache" / "pip")
         envs = " ".join(f"{k}={v}" for k, v in env.items())
-        subprocess.run(["tmux", "-S", tmux.socket, "new-session", "-d", "-s", name, "-x", "80", "-y", "24",
+        subprocess.run(["tmux", "-S", tmux.socket(name), "new-session", "-d", "-s", name, "-x", "80", "-y", "24",
                         "-c", str(repo), f"env -i {envs} sh -c '{command}'; sleep 60"], check=True)
         text = tmux.wait(name, lambda s: "● live" in s and "@polly" in s, timeout=900)
         assert all(f"@{h}" in text for h in ("rhea", "dara", "edwin", "quinn", "polly")), text
     finally:
-        subprocess.run(["tmux", "-S", tmux.socket, "kill-server"], capture_output=True)
+        subprocess.run(["tmux", "-S", tmux.socket(name), "kill-server"], capture_output=True)
         collab = repo / ".venv" / "bin" / "collab"
         if collab.exists():
             subprocess.run([str(collab), "serve", "--stop", "--data-dir", str(tmux.home / "data" / "collab")],

@@ -45,8 +45,7 @@ async def _export(config: Config, space: str | None, out: Path, discussion: bool
     written: list[Path] = []
     try:
         out.mkdir(parents=True, exist_ok=True)
-        session.usage_snapshot = await session.client.query(  # type: ignore[attr-defined]
-            api.usage.summary, {"spaceId": session.space_id, "since": session.members.usage_windows()[:1]})
+        session.usage_snapshot = await session.members.usage_today()  # type: ignore[attr-defined]
         for a in await session.artifacts.summaries():
             full = await session.artifacts.get(str(a["_id"]))
             path = out / artifact_filename(full)
