@@ -56,6 +56,10 @@ export default defineSchema({
     name: v.string(),
     createdBy: v.id("actors"),
     description: v.optional(v.string()),
+    // What the space may spend on agent runs, in USD over its whole life (unset: no limit); set
+    // by an owner (spaces:setBudget, or spaces:open from the owner's config) and checked where
+    // runs are queued (messages:post, runs:enqueue).
+    budgetUsd: v.optional(v.number()),
   }),
   members: defineTable({
     spaceId: v.id("spaces"),
@@ -69,16 +73,22 @@ export default defineSchema({
     .index("by_actor", ["actorId"])
     .index("by_space_actor", ["spaceId", "actorId"])
     .index("by_space_handle", ["spaceId", "handle"]),
+  // Invite codes are stored hashed (SHA-256 hex): the database never holds a live code, and a
+  // lookup by hash leaks nothing about codes that are close to a guess. `hint` is the code's
+  // first characters, so an owner can tell invites apart when revoking.
   invites: defineTable({
     spaceId: v.id("spaces"),
-    code: v.string(),
+    codeHash: v.string(),
+    hint: v.string(),
     role: ROLE,
     createdBy: v.id("actors"),
     uses: v.number(),
     maxUses: v.optional(v.number()),
+    expiresAt: v.optional(v.number()),
     revoked: v.boolean(),
+    revokedBy: v.optional(v.id("actors")),
   })
-    .index("by_code", ["code"])
+    .index("by_hash", ["codeHash"])
     .index("by_space", ["spaceId"]),
   // --- artifacts and versions (slow) ----------------------------------------------------------
   artifacts: defineTable({
