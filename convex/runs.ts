@@ -12,6 +12,7 @@ import { internalMutation, type MutationCtx } from "./_generated/server";
 import { membership, mutation, query, type GuardedMutationCtx } from "./_auth";
 import { fail, invalid } from "./_errors";
 import * as live from "./_live";
+import * as usage from "./_usage";
 import { audit, cpSlice, getIn, notify } from "./_util";
 import { RUN_STATUS } from "./schema";
 
@@ -127,8 +128,10 @@ export const enqueue = mutation({
   },
   policy: "editor",
   scope: "space",
-  // Queue a job for an agent member of the space. Returns the runId.
+  // Queue a job for an agent member of the space. Returns the runId. `BUDGET_EXCEEDED` once the
+  // space has spent its budget.
   handler: async (ctx, args) => {
+    await usage.checkBudget(ctx.db, ctx.caller.spaceDoc());
     const member = await membership(ctx.db, args.spaceId, args.agentId);
     if (member === null || member.kind !== "agent") {
       fail("NOT_AN_AGENT", "runs are for agent members of this space", { actorId: args.agentId });
@@ -198,6 +201,7 @@ export const complete = mutation({
   scope: "run",
   handler: async (ctx, args): Promise<null> => {
     const run = owned(ctx, args.attempt);
+    await usage.record(ctx, run, args.usage, args.costUsd, args.output);
     const fields: Extra = {};
     if (args.output !== undefined) fields.output = args.output;
     if (args.usage !== undefined) fields.usage = args.usage;
@@ -224,6 +228,7 @@ const failRun = mutation({
     const extra: Extra = {};
     if (args.usage !== undefined) extra.usage = args.usage;
     if (args.costUsd !== undefined) extra.costUsd = args.costUsd;
+    await usage.record(ctx, run, args.usage, args.costUsd); // tokens spent count, even on failure
     if (args.retry && run.attempt < run.maxAttempts) {
       if (run.expiryJobId) await ctx.scheduler.cancel(run.expiryJobId as Id<"_scheduled_functions">);
       await live.endRun(ctx, run._id, args.error, "requeued");

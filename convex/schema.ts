@@ -122,6 +122,8 @@ export default defineSchema({
     // an approved pipeline stage.
     provenance: v.optional(v.any()),
     at: v.number(),
+    // An agent's revision: tokens and cost of the run that wrote it.
+    usage: v.optional(v.any()),
   }).index("by_artifact_version", ["artifactId", "version"]),
   // --- locks (fast: lease renewals) ------------------------------------------------------------
   // One row per artifact. `epoch` is the fencing token of the current or last hold and only
@@ -213,6 +215,8 @@ export default defineSchema({
     decision: v.boolean(),
     openQuestion: v.boolean(),
     markedBy: v.optional(v.id("actors")),
+    // An agent's reply: tokens and cost of the run that wrote it (set when it ends).
+    usage: v.optional(v.any()),
   })
     .index("by_space", ["spaceId"])
     .index("by_thread", ["threadId"])
@@ -354,6 +358,31 @@ export default defineSchema({
   })
     .index("by_space_status", ["spaceId", "status"])
     .index("by_agent_status", ["agentId", "status"]),
+  // --- usage and cost of agent runs -----------------------------------------------------------
+  // One row per (space, agent): running totals since the space began, updated when a run
+  // reports its usage (runs:complete / runs:fail). Budgets and "all time" read these, so
+  // neither scans every run ever made.
+  usageTotals: defineTable({
+    spaceId: v.id("spaces"),
+    agentId: v.id("actors"),
+    agentHandle: v.string(),
+    runs: v.number(),
+    promptTokens: v.number(),
+    completionTokens: v.number(),
+    costUsd: v.number(),
+  }).index("by_space_agent", ["spaceId", "agentId"]),
+  // One row per usage report, by time: "today" and "since the app was opened" are a range of
+  // this index from a time the client passes (a query never reads the clock).
+  usageEvents: defineTable({
+    spaceId: v.id("spaces"),
+    agentId: v.id("actors"),
+    agentHandle: v.string(),
+    runId: v.id("runs"),
+    at: v.number(),
+    promptTokens: v.number(),
+    completionTokens: v.number(),
+    costUsd: v.number(),
+  }).index("by_space_at", ["spaceId", "at"]),
   // --- audit (append-only) ----------------------------------------------------------------------
   audit: defineTable({
     spaceId: v.id("spaces"),

@@ -13,6 +13,7 @@ import type * as _auth from "../_auth.js";
 import type * as _errors from "../_errors.js";
 import type * as _live from "../_live.js";
 import type * as _lockcore from "../_lockcore.js";
+import type * as _usage from "../_usage.js";
 import type * as _util from "../_util.js";
 import type * as _versions from "../_versions.js";
 import type * as actors from "../actors.js";
@@ -27,6 +28,7 @@ import type * as proposals from "../proposals.js";
 import type * as runs from "../runs.js";
 import type * as spaces from "../spaces.js";
 import type * as streams from "../streams.js";
+import type * as usage from "../usage.js";
 import type * as variations from "../variations.js";
 
 declare const fullApi: ApiFromModules<{
@@ -34,6 +36,7 @@ declare const fullApi: ApiFromModules<{
   "_errors": typeof _errors;
   "_live": typeof _live;
   "_lockcore": typeof _lockcore;
+  "_usage": typeof _usage;
   "_util": typeof _util;
   "_versions": typeof _versions;
   "actors": typeof actors;
@@ -48,6 +51,7 @@ declare const fullApi: ApiFromModules<{
   "runs": typeof runs;
   "spaces": typeof spaces;
   "streams": typeof streams;
+  "usage": typeof usage;
   "variations": typeof variations;
 }>;
 
