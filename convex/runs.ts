@@ -339,6 +339,42 @@ export const pending = query({
   },
 });
 
+export const active = query({
+  args: { spaceId: v.id("spaces") },
+  policy: "viewer",
+  scope: "space",
+  // Runs of the space not finished yet, oldest first, each with `agentHandle`: what every agent
+  // is doing (queued, claimed = thinking, streaming) for the presence bar.
+  handler: async (ctx, args) => {
+    const rows: Doc<"runs">[] = [];
+    for (const status of ["queued", ...ACTIVE] as Status[]) {
+      rows.push(
+        ...(await ctx.db
+          .query("runs")
+          .withIndex("by_space_status", (q) => q.eq("spaceId", args.spaceId).eq("status", status))
+          .collect()),
+      );
+    }
+    rows.sort((a, b) => a._creationTime - b._creationTime); // stable, as Python's sorted
+    const out = [];
+    for (const r of rows) {
+      const agent = await ctx.db.get(r.agentId);
+      out.push({
+        runId: r._id,
+        agentId: r.agentId,
+        agentHandle: agent !== null ? agent.handle : "?",
+        kind: r.kind,
+        status: r.status,
+        artifactId: r.artifactId ?? null,
+        messageId: r.messageId ?? null,
+        queuedAt: r.queuedAt,
+        startedAt: r.startedAt ?? null,
+      });
+    }
+    return out;
+  },
+});
+
 export const get = query({
   args: { runId: v.id("runs") },
   policy: "viewer",

@@ -171,7 +171,8 @@ export default defineSchema({
     idempotencyKey: v.optional(v.string()),
   })
     .index("by_artifact", ["artifactId"])
-    .index("by_artifact_actor", ["artifactId", "actorId"]),
+    .index("by_artifact_actor", ["artifactId", "actorId"])
+    .index("by_space", ["spaceId"]),
   // Retries of acquire/save with the same key return the first result (per actor).
   idempotencyKeys: defineTable({
     actorId: v.id("actors"),
