@@ -57,6 +57,37 @@ export function pyG(x: number): string {
   return `${trim(mantissa)}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
 }
 
+/** Python `format(x, f".{digits}f")` (`f"{x:.2f}"`): fixed notation, the exact binary value
+ * rounded half to even (JS `toFixed` rounds an exact tie up, and drops the sign of `-0`). */
+export function pyFixed(x: number, digits: number): string {
+  if (Number.isNaN(x)) return "nan";
+  if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
+  const sign = x < 0 || Object.is(x, -0) ? "-" : "";
+  const a = Math.abs(x);
+  let out = a.toFixed(digits);
+  // A tie has the exact expansion ...5000 after `digits` places (toFixed(100) is exact there).
+  const exact = a.toFixed(100);
+  const dot = exact.indexOf(".");
+  if (/^50*$/.test(exact.slice(dot + 1 + digits))) {
+    const down = digits === 0 ? exact.slice(0, dot) : exact.slice(0, dot + 1 + digits);
+    if (Number(down[down.length - 1]) % 2 === 0) out = down;
+  }
+  return sign + out;
+}
+
+/** Python `bool(value)` of a Convex value: empty strings, arrays, objects and bytes, zero and
+ * null are false; NaN is true (JS truthiness differs on `[]`, `{}` and NaN). */
+export function pyTruthy(value: Value | undefined): boolean {
+  if (value === null || value === undefined) return false;
+  if (typeof value === "number") return value !== 0;
+  if (typeof value === "bigint") return value !== 0n;
+  if (typeof value === "boolean") return value;
+  if (typeof value === "string") return value.length > 0;
+  if (Array.isArray(value)) return value.length > 0;
+  if (value instanceof ArrayBuffer) return value.byteLength > 0;
+  return Object.keys(value).length > 0;
+}
+
 // What Python's `str.isspace()` accepts (JS `\s` also takes U+FEFF and not U+001C-U+001F, U+0085).
 const PY_SPACE =
   /^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;

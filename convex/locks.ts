@@ -201,6 +201,36 @@ export const list = query({
   },
 });
 
+export const waiting = query({
+  args: { spaceId: v.id("spaces") },
+  policy: "viewer",
+  scope: "space",
+  // Who waits for which lock in the space (the members screen): `[{artifactId, actorId, handle,
+  // kind, since, position}]`, in queue order per artifact (1 = next).
+  handler: async (ctx, args) => {
+    const rows = await ctx.db
+      .query("lockWaiters")
+      .withIndex("by_space", (q) => q.eq("spaceId", args.spaceId))
+      .collect();
+    const position = new Map<string, number>();
+    const out = [];
+    for (const w of rows) {
+      // creation order is queue order
+      const n = (position.get(w.artifactId) ?? 0) + 1;
+      position.set(w.artifactId, n);
+      out.push({
+        artifactId: w.artifactId,
+        actorId: w.actorId,
+        handle: w.actorHandle,
+        kind: w.actorKind,
+        since: w.since,
+        position: n,
+      });
+    }
+    return out;
+  },
+});
+
 /** The sweeper, scheduled at each lease end: expires the hold only if that lease really ended
  * (a renewal moved `expiresAt` and scheduled its own check). */
 export const expire = internalMutation({

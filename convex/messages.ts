@@ -13,6 +13,7 @@ import { mutation, query, type GuardedMutationCtx } from "./_auth";
 import { fail, invalid } from "./_errors";
 import { rowLimit } from "./_limits";
 import * as live from "./_live";
+import * as usage from "./_usage";
 import { cpLen, cpSlice, getIn, notify, parseMentions, parseRefs, pyStrip } from "./_util";
 import { insertRun } from "./runs";
 
@@ -84,6 +85,8 @@ async function queueRuns(
     .filter((m) => msg.mentionsAll || order.has(m.actorId))
     .sort((a, b) => (order.get(a.actorId) ?? order.size) - (order.get(b.actorId) ?? order.size))
     .slice(0, MAX_AGENT_RUNS);
+  // asking agents costs money: refused (and nothing posted) past the budget
+  if (chosen.length > 0) await usage.checkBudget(ctx.db, ctx.caller.spaceDoc());
   const thread = msg.threadId ?? msg._id;
   const runs: Id<"runs">[] = [];
   for (const m of chosen) {

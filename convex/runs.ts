@@ -14,6 +14,7 @@ import { fail, invalid } from "./_errors";
 import * as live from "./_live";
 import { rowLimit } from "./_limits";
 import { runEnded } from "./_pipeline";
+import * as usage from "./_usage";
 import { audit, cpSlice, getIn, notify } from "./_util";
 import { RUN_STATUS } from "./schema";
 
@@ -130,8 +131,10 @@ export const enqueue = mutation({
   },
   policy: "editor",
   scope: "space",
-  // Queue a job for an agent member of the space. Returns the runId.
+  // Queue a job for an agent member of the space. Returns the runId. `BUDGET_EXCEEDED` once the
+  // space has spent its budget.
   handler: async (ctx, args) => {
+    await usage.checkBudget(ctx.db, ctx.caller.spaceDoc());
     const member = await membership(ctx.db, args.spaceId, args.agentId);
     if (member === null || member.kind !== "agent") {
       fail("NOT_AN_AGENT", "runs are for agent members of this space", { actorId: args.agentId });
@@ -201,6 +204,7 @@ export const complete = mutation({
   scope: "run",
   handler: async (ctx, args): Promise<null> => {
     const run = owned(ctx, args.attempt);
+    await usage.record(ctx, run, args.usage, args.costUsd, args.output);
     const fields: Extra = {};
     if (args.output !== undefined) fields.output = args.output;
     if (args.usage !== undefined) fields.usage = args.usage;
@@ -227,6 +231,7 @@ const failRun = mutation({
     const extra: Extra = {};
     if (args.usage !== undefined) extra.usage = args.usage;
     if (args.costUsd !== undefined) extra.costUsd = args.costUsd;
+    await usage.record(ctx, run, args.usage, args.costUsd); // tokens spent count, even on failure
     if (args.retry && run.attempt < run.maxAttempts) {
       if (run.expiryJobId) await ctx.scheduler.cancel(run.expiryJobId as Id<"_scheduled_functions">);
       await live.endRun(ctx, run._id, args.error, "requeued");
@@ -339,6 +344,42 @@ export const pending = query({
       .query("runs")
       .withIndex("by_agent_status", (q) => q.eq("agentId", actor._id).eq("status", "queued"))
       .collect();
+  },
+});
+
+export const active = query({
+  args: { spaceId: v.id("spaces") },
+  policy: "viewer",
+  scope: "space",
+  // Runs of the space not finished yet, oldest first, each with `agentHandle`: what every agent
+  // is doing (queued, claimed = thinking, streaming) for the presence bar.
+  handler: async (ctx, args) => {
+    const rows: Doc<"runs">[] = [];
+    for (const status of ["queued", ...ACTIVE] as Status[]) {
+      rows.push(
+        ...(await ctx.db
+          .query("runs")
+          .withIndex("by_space_status", (q) => q.eq("spaceId", args.spaceId).eq("status", status))
+          .collect()),
+      );
+    }
+    rows.sort((a, b) => a._creationTime - b._creationTime); // stable, as Python's sorted
+    const out = [];
+    for (const r of rows) {
+      const agent = await ctx.db.get(r.agentId);
+      out.push({
+        runId: r._id,
+        agentId: r.agentId,
+        agentHandle: agent !== null ? agent.handle : "?",
+        kind: r.kind,
+        status: r.status,
+        artifactId: r.artifactId ?? null,
+        messageId: r.messageId ?? null,
+        queuedAt: r.queuedAt,
+        startedAt: r.startedAt ?? null,
+      });
+    }
+    return out;
   },
 });
 

@@ -80,6 +80,10 @@ export default defineSchema({
     name: v.string(),
     createdBy: v.id("actors"),
     description: v.optional(v.string()),
+    // What the space may spend on agent runs, in USD over its whole life (unset: no limit); set
+    // by an owner (spaces:setBudget, or spaces:open from the owner's config) and checked where
+    // runs are queued (messages:post, runs:enqueue).
+    budgetUsd: v.optional(v.number()),
   }),
   members: defineTable({
     spaceId: v.id("spaces"),
@@ -93,16 +97,22 @@ export default defineSchema({
     .index("by_actor", ["actorId"])
     .index("by_space_actor", ["spaceId", "actorId"])
     .index("by_space_handle", ["spaceId", "handle"]),
+  // Invite codes are stored hashed (SHA-256 hex): the database never holds a live code, and a
+  // lookup by hash leaks nothing about codes that are close to a guess. `hint` is the code's
+  // first characters, so an owner can tell invites apart when revoking.
   invites: defineTable({
     spaceId: v.id("spaces"),
-    code: v.string(),
+    codeHash: v.string(),
+    hint: v.string(),
     role: ROLE,
     createdBy: v.id("actors"),
     uses: v.number(),
     maxUses: v.optional(v.number()),
+    expiresAt: v.optional(v.number()),
     revoked: v.boolean(),
+    revokedBy: v.optional(v.id("actors")),
   })
-    .index("by_code", ["code"])
+    .index("by_hash", ["codeHash"])
     .index("by_space", ["spaceId"]),
   // --- artifacts and versions (slow) ----------------------------------------------------------
   artifacts: defineTable({
@@ -136,6 +146,8 @@ export default defineSchema({
     // an approved pipeline stage.
     provenance: v.optional(v.any()),
     at: v.number(),
+    // An agent's revision: tokens and cost of the run that wrote it.
+    usage: v.optional(v.any()),
   }).index("by_artifact_version", ["artifactId", "version"]),
   // --- locks (fast: lease renewals) ------------------------------------------------------------
   // One row per artifact. `epoch` is the fencing token of the current or last hold and only
@@ -187,7 +199,8 @@ export default defineSchema({
     idempotencyKey: v.optional(v.string()),
   })
     .index("by_artifact", ["artifactId"])
-    .index("by_artifact_actor", ["artifactId", "actorId"]),
+    .index("by_artifact_actor", ["artifactId", "actorId"])
+    .index("by_space", ["spaceId"]),
   // Retries of acquire/save with the same key return the first result (per actor).
   idempotencyKeys: defineTable({
     actorId: v.id("actors"),
@@ -231,6 +244,8 @@ export default defineSchema({
     decision: v.boolean(),
     openQuestion: v.boolean(),
     markedBy: v.optional(v.id("actors")),
+    // An agent's reply: tokens and cost of the run that wrote it (set when it ends).
+    usage: v.optional(v.any()),
   })
     .index("by_space", ["spaceId"])
     .index("by_thread", ["threadId"])
@@ -423,6 +438,31 @@ export default defineSchema({
     .index("by_space_status", ["spaceId", "status"])
     .index("by_space", ["spaceId"]) // runs:page: creation order, whatever the status
     .index("by_agent_status", ["agentId", "status"]),
+  // --- usage and cost of agent runs -----------------------------------------------------------
+  // One row per (space, agent): running totals since the space began, updated when a run
+  // reports its usage (runs:complete / runs:fail). Budgets and "all time" read these, so
+  // neither scans every run ever made.
+  usageTotals: defineTable({
+    spaceId: v.id("spaces"),
+    agentId: v.id("actors"),
+    agentHandle: v.string(),
+    runs: v.number(),
+    promptTokens: v.number(),
+    completionTokens: v.number(),
+    costUsd: v.number(),
+  }).index("by_space_agent", ["spaceId", "agentId"]),
+  // One row per usage report, by time: "today" and "since the app was opened" are a range of
+  // this index from a time the client passes (a query never reads the clock).
+  usageEvents: defineTable({
+    spaceId: v.id("spaces"),
+    agentId: v.id("actors"),
+    agentHandle: v.string(),
+    runId: v.id("runs"),
+    at: v.number(),
+    promptTokens: v.number(),
+    completionTokens: v.number(),
+    costUsd: v.number(),
+  }).index("by_space_at", ["spaceId", "at"]),
   // --- audit (append-only) ----------------------------------------------------------------------
   audit: defineTable({
     spaceId: v.id("spaces"),

@@ -15,6 +15,7 @@ import type * as _limits from "../_limits.js";
 import type * as _live from "../_live.js";
 import type * as _lockcore from "../_lockcore.js";
 import type * as _pipeline from "../_pipeline.js";
+import type * as _usage from "../_usage.js";
 import type * as _util from "../_util.js";
 import type * as _versions from "../_versions.js";
 import type * as actors from "../actors.js";
@@ -30,6 +31,7 @@ import type * as proposals from "../proposals.js";
 import type * as runs from "../runs.js";
 import type * as spaces from "../spaces.js";
 import type * as streams from "../streams.js";
+import type * as usage from "../usage.js";
 import type * as variations from "../variations.js";
 
 declare const fullApi: ApiFromModules<{
@@ -39,6 +41,7 @@ declare const fullApi: ApiFromModules<{
   "_live": typeof _live;
   "_lockcore": typeof _lockcore;
   "_pipeline": typeof _pipeline;
+  "_usage": typeof _usage;
   "_util": typeof _util;
   "_versions": typeof _versions;
   "actors": typeof actors;
@@ -54,6 +57,7 @@ declare const fullApi: ApiFromModules<{
   "runs": typeof runs;
   "spaces": typeof spaces;
   "streams": typeof streams;
+  "usage": typeof usage;
   "variations": typeof variations;
 }>;
 
