@@ -102,6 +102,17 @@ def config_toml(base_url: str, handles: list[str]) -> str:
 ANSI = re.compile(rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|P[^\x1b]*\x1b\\|[@-Z\\-_])")
 
 
+def spawn_backend(prefix: str) -> tuple[Path, Path, Path, subprocess.Popen[str], str]:
+    """The embedded backend in its own process on a fresh data folder (``BACKEND``): the temp
+    folder, the data folder, its stats file, the process and the URL it printed."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    data_dir, stats = tmp / "data", tmp / "stats.json"
+    backend = subprocess.Popen([sys.executable, "-c", BACKEND, str(data_dir), str(free_port()), str(stats)],
+                               stdout=subprocess.PIPE, text=True)
+    url = backend.stdout.readline().strip() if backend.stdout else ""
+    return tmp, data_dir, stats, backend, url
+
+
 class TuiInPty:
     """The ``collab`` app in a pty, as a user would run it against this backend."""
 
@@ -277,12 +288,7 @@ async def main() -> None:
     def on_token(model: str, i: int, _text: str) -> None:
         emitted[model][i] = time.monotonic()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-agents-"))
-    data_dir, stats = tmp / "data", tmp / "stats.json"
-    port = free_port()
-    backend = subprocess.Popen([sys.executable, "-c", BACKEND, str(data_dir), str(port), str(stats)],
-                               stdout=subprocess.PIPE, text=True)
-    url = backend.stdout.readline().strip() if backend.stdout else ""
+    tmp, data_dir, stats, backend, url = spawn_backend("bench-agents-")
     worker: subprocess.Popen[bytes] | None = None
     tui: TuiInPty | None = None
     tui_cpu0 = tui_cpu1 = 0.0

@@ -28,15 +28,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from _common import pct, summary_ms
-from agents_stream import BACKEND, HANDLES, TOKEN_CHARS, TuiInPty, config_toml, proc_cpu
+from agents_stream import HANDLES, TOKEN_CHARS, TuiInPty, config_toml, proc_cpu, spawn_backend
 from collab.backend.auth import Authority
-from collab.backend.testing import free_port
 from collab.backend_client import ConvexClient
 from collab.backend_client.api import api
 from collab.backend_client.space import merge
@@ -86,12 +83,7 @@ async def main() -> None:
     def on_token(model: str, i: int, _text: str) -> None:
         emitted[model][i] = time.monotonic()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-variations-"))
-    data_dir, stats = tmp / "data", tmp / "stats.json"
-    port = free_port()
-    backend = subprocess.Popen([sys.executable, "-c", BACKEND, str(data_dir), str(port), str(stats)],
-                               stdout=subprocess.PIPE, text=True)
-    url = backend.stdout.readline().strip() if backend.stdout else ""
+    tmp, data_dir, stats, backend, url = spawn_backend("bench-variations-")
     worker: subprocess.Popen[bytes] | None = None
     tuis: list[TuiInPty] = []
     clients: list[ConvexClient] = []
