@@ -26,7 +26,7 @@ def test_api_module_is_what_the_registry_generates() -> None:
     """backend_client/api.py is generated (``collab codegen``): a backend function added,
     removed or changed without regenerating it fails here."""
     import collab.backend_client
-    from collab.backend.codegen import MODEL_PACKAGE, python_api
+    from collab.tui.apigen import MODEL_PACKAGE, python_api
     from collab.backend.functions import App
 
     committed = (Path(collab.backend_client.__file__).parent / "api.py").read_text(encoding="utf-8")
@@ -47,7 +47,7 @@ def test_generated_args_are_typed_from_the_validators() -> None:
 
 
 def test_codegen_check_fails_on_a_stale_file(tmp_path: Path) -> None:
-    from collab.backend.codegen import write_api
+    from collab.tui.apigen import write_api
 
     stale = tmp_path / "api.py"
     stale.write_text("# stale\n")

@@ -20,7 +20,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 
 def run(args: argparse.Namespace) -> int:
     import collab.backend_client
-    from collab.backend.codegen import MODEL_PACKAGE, python_api, write_api
+    from collab.tui.apigen import MODEL_PACKAGE, python_api, write_api
     from collab.backend.functions import App
 
     path = Path(collab.backend_client.__file__).parent / "api.py"

@@ -4,7 +4,8 @@ one namespace per module).
 
 ``collab codegen`` writes the file; ``tests/client/test_api_refs.py`` regenerates it in memory
 and fails when the committed file differs, so the client's references cannot drift from the
-backend. The backend does not import the client: it only writes text.
+backend. It lives with the CLI, which may import both ends: it reads the backend's registry and
+writes the client's text, so neither the backend nor the client depends on the other.
 """
 
 from __future__ import annotations
