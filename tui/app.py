@@ -13,6 +13,7 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from collab.config import Config, textual_keymap
 from collab.backend_client.space import SpaceSession
@@ -81,6 +82,20 @@ class CollabApp(App[None]):
         # The collector was paused for the start (collab.tui.run.pause_gc); the space screen's
         # first frame with its live data is drawn well within this.
         self.set_timer(0.5, resume_gc)
+
+    @property
+    def _background_screens(self) -> list[Screen[Any]]:
+        # Textual counts the screen under the top one as visible whatever the top one's
+        # background, and a "visible" screen below repaints the whole top screen whenever one of
+        # its widgets changes: the space screen's live panes under a streaming variations or
+        # pipeline screen cost a full-screen redraw per frame (bench/variations.py). A top
+        # screen with an opaque background hides everything below; dialogs (translucent) keep
+        # what Textual does. The screen below lays itself out again at its size when it resumes
+        # (Textual's ScreenResume), so what changed meanwhile is drawn then.
+        stack = self._screen_stack
+        if stack and stack[-1].styles.background.a == 1:
+            return []
+        return list(super()._background_screens)
 
     def _connection_changed(self, status: Any) -> None:
         if status.state.value == "reconnecting":

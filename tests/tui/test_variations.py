@@ -220,8 +220,9 @@ def test_variations_diff(snap_compare: Any, fresh_backend: Any, size: tuple[int,
 
 
 async def test_the_space_screen_catches_up_after_the_variations_screen(backend: BackendProcess) -> None:
-    """What arrived on the space screen while the variations screen covered it is on screen when
-    it is back: a message posted meanwhile is drawn after escape."""
+    """The space screen is not drawn while the (opaque) variations screen covers it
+    (collab.tui.app), so what changed meanwhile must be on it when it is back: a message posted
+    and a terminal resized while covered are drawn after escape."""
     seeded = await asyncio.to_thread(seed_space, backend, _round)
     app = seeded.app()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -229,11 +230,14 @@ async def test_the_space_screen_catches_up_after_the_variations_screen(backend: 
         space = app.screen
         await pilot.press("v")
         await wait_for(pilot, lambda: _ready(app))
+        assert space not in app._background_screens  # covered: its changes do not repaint the grid
         async with ConvexClient(backend.url, auth=backend.mint_token("alice")) as c:
             await c.mutation(api.messages.post, {"spaceId": seeded.space_id, "body": "Posted while covered."})
+        await pilot.resize_terminal(60, 24)  # a resize while covered reaches it when it is back
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is space)
         await wait_for(pilot, lambda: "Posted while covered." in _screen_text(app))
+        assert space.size.width == 60 and all(w.region.right <= 60 for w in space.query("*") if w.display)
 
 
 def _screen_text(app: Any) -> str:
