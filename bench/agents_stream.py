@@ -113,6 +113,16 @@ def spawn_backend(prefix: str) -> tuple[Path, Path, Path, subprocess.Popen[str],
     return tmp, data_dir, stats, backend, url
 
 
+async def bench_space(url: str, authority: Authority, handles: list[str]) -> tuple[ConvexClient, str]:
+    """The owner's client (olga, connected) and a space "bench" with ``handles`` as editor agents."""
+    owner = ConvexClient(url, auth=authority.mint("olga"))
+    await owner.connect()
+    space = await owner.mutation(api.spaces.create, {"name": "bench"})
+    for h in handles:
+        await owner.mutation(api.spaces.addMember, {"spaceId": space, "handle": h, "kind": "agent", "role": "editor"})
+    return owner, str(space)
+
+
 class TuiInPty:
     """The ``collab`` app in a pty, as a user would run it against this backend."""
 
@@ -298,13 +308,8 @@ async def main() -> None:
             for h in handles:
                 server.script(h, Reply([f"w{i:04d} " for i in range(tokens)], tokens_per_second=args.tps))
             authority = Authority(data_dir)
-            owner = ConvexClient(url, auth=authority.mint("olga"))
-            await owner.connect()
+            owner, space = await bench_space(url, authority, handles)
             clients.append(owner)
-            space = await owner.mutation(api.spaces.create, {"name": "bench"})
-            for h in handles:
-                await owner.mutation(api.spaces.addMember, {"spaceId": space, "handle": h, "kind": "agent",
-                                                            "role": "editor"})
             artifacts = {}
             for i, h in enumerate(handles):
                 art = await owner.mutation(api.artifacts.create, {"spaceId": space, "title": f"Piece {i + 1}",

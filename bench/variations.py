@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 from _common import pct, summary_ms
-from agents_stream import HANDLES, TOKEN_CHARS, TuiInPty, config_toml, proc_cpu, spawn_backend
+from agents_stream import HANDLES, bench_space, TOKEN_CHARS, TuiInPty, config_toml, proc_cpu, spawn_backend
 from collab.backend.auth import Authority
 from collab.backend_client import ConvexClient
 from collab.backend_client.api import api
@@ -92,13 +92,8 @@ async def main() -> None:
             for h in handles:
                 server.script(h, Reply([f"w{i:04d} " for i in range(tokens)], tokens_per_second=args.tps))
             authority = Authority(data_dir)
-            owner = ConvexClient(url, auth=authority.mint("olga"))
-            await owner.connect()
+            owner, space = await bench_space(url, authority, handles)
             clients.append(owner)
-            space = await owner.mutation(api.spaces.create, {"name": "bench"})
-            for h in handles:
-                await owner.mutation(api.spaces.addMember, {"spaceId": space, "handle": h, "kind": "agent",
-                                                            "role": "editor"})
             art = await owner.mutation(api.artifacts.create, {"spaceId": space, "title": "Piece", "kind": "document",
                                                               "content": "vary me\n"})
             cfg = tmp / "config.toml"
