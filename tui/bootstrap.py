@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,13 +219,34 @@ async def open_space(client: ConvexClient, config: Config, *, space_name: str | 
         assert endpoint is not None
         return await _join_local(endpoint, name, handle, display)
 
-    session = await open_session(client, config, handle=handle, space_name=space_name,
-                                 join_local=join if local is not None else None, clock=clock,
-                                 create=create and not (endpoint is not None and endpoint.joined),
-                                 joined=endpoint is not None and endpoint.joined)
-    if session.created and local is not None:
-        _remember_space(local, session.space_name, session.space_id, handle)
-    return session
+    async def open_it() -> SpaceSession:
+        session = await open_session(client, config, handle=handle, space_name=space_name,
+                                     join_local=join if local is not None else None, clock=clock,
+                                     create=create and not (endpoint is not None and endpoint.joined),
+                                     joined=endpoint is not None and endpoint.joined)
+        if session.created and local is not None:
+            _remember_space(local, session.space_name, session.space_id, handle)
+        return session
+
+    if local is None:
+        return await open_it()
+    # Two local users starting at once would each find no space to join and create their own:
+    # find-join-or-create-and-remember is one step at a time per data folder.
+    async with _spaces_lock(local):
+        return await open_it()
+
+
+@asynccontextmanager
+async def _spaces_lock(data_dir: Path) -> AsyncIterator[None]:
+    """An exclusive lock on the data folder's space registry (``spaces.json``), across processes."""
+    import fcntl
+
+    fd = os.open(data_dir / (SPACES_FILE + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 async def connect(

@@ -3,6 +3,8 @@ and the session's edit cycle, against a real backend process."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from collab.backend.testing import BackendProcess
@@ -13,6 +15,19 @@ from collab.tui.bootstrap import connect
 from .conftest import make_config
 
 pytestmark = pytest.mark.timeout(60)
+
+
+async def test_two_users_starting_at_once_share_one_space(backend: BackendProcess) -> None:
+    """Two panes started in the same second (seen in tmux: each made its own "main", and bob
+    never saw alice): opening-or-creating a local space is one step at a time."""
+    alice, bob = await asyncio.gather(connect(make_config(backend.data_dir, "alice"), space_name="twins"),
+                                      connect(make_config(backend.data_dir, "bob"), space_name="twins"))
+    try:
+        assert alice.space_id == bob.space_id
+        assert sum(s["name"] == "twins" for s in await alice.client.query(api.spaces.list, {})) == 1
+    finally:
+        for s in (alice, bob):
+            await s.disconnect()
 
 
 async def test_first_connect_creates_space_with_default_agents_and_bob_joins(backend: BackendProcess) -> None:
