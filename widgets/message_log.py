@@ -169,9 +169,13 @@ class MessageLog(ScrollView, can_focus=True):
     def _apply(self, edit: Edit | None, follow: bool) -> None:
         """Lay out what ``edit`` changed: blocks only for the messages that came or changed,
         heights summed from the first change, the view kept on the same message."""
-        if edit is None or not edit:
+        if edit is None:
             return
         width = max(1, self.scrollable_content_region.width)
+        if not edit:  # nothing in the window moved; its ends may have (the "newer" line)
+            if self._blocks and len(self._blocks) == len(self.messages) and width == self._width:
+                self._sum_heights(len(self._blocks), width)
+            return
         msgs = self.messages
         n_old = len(self._blocks)
         if edit.reset or width != self._width:
