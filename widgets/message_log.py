@@ -129,6 +129,10 @@ class MessageLog(ScrollView, can_focus=True):
         follow = self._following
         self._apply(self.window.set_tail(list(messages), follow, self._reader()), follow)
 
+    def replace_message(self, msg: dict[str, Any]) -> None:
+        """Show a change made here to a message that may be outside the live tail."""
+        self._apply(self.window.replace(msg), self._following)
+
     def set_live(self, rows: list[dict[str, Any]] | None) -> None:
         """New tails (every ~30 ms while agents stream): only their replies are re-wrapped, from
         their last line on."""

@@ -142,6 +142,14 @@ class MessageWindow:
         edit.bottom_added = len(newer)
         return self._trim_top(edit, reader)
 
+    def replace(self, msg: Msg) -> Edit:
+        """A message the window holds, changed (a page's copy is not live: a mark made here)."""
+        i = self._index(msg)
+        if i is None or self.messages[i] == msg:
+            return Edit()
+        self.messages[i] = msg
+        return Edit(changed=[i])
+
     def reset_tail(self) -> Edit:
         """The window becomes the live tail (``End``)."""
         rows = self.tail

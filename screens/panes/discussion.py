@@ -182,6 +182,9 @@ class DiscussionPane(Vertical):
             await self.view.mark_decision(str(msg["_id"]), not msg.get("decision"))
         except ConvexError as exc:
             self.notify(f"Rejected: {error_text(exc)}", severity="error")
+            return
+        # A message paged in above the live tail is a copy: show the mark on it too.
+        self.log.replace_message({**msg, "decision": not msg.get("decision")})
 
     def _reply(self, msg: dict[str, Any] | None) -> None:
         self.start_message(f"@{msg.get('authorHandle')} " if msg is not None else self.composer.value)

@@ -104,6 +104,8 @@ async def test_home_reaches_the_first_message_and_up_pages_older_ones_in(long_sp
         assert number(log.selected) == 1 and log.window.top_done
         top = screen(log)
         assert "start of the discussion" in top[0] and any(body(1) in line for line in top)
+        await pilot.press("D")  # a mark on a message far above the live tail shows on it
+        await wait_for(pilot, lambda: "✔ decision" in log.message_text(0), what="the mark on message #1")
         # Down from the start: newer pages come in below.
         for _ in range(60):
             await pilot.press("pagedown")
