@@ -133,6 +133,8 @@ class TuiInPty:
                "XDG_STATE_HOME": str(home / "state"), "XDG_CACHE_HOME": str(home / "cache"), "USER": home.name,
                "TERM": "xterm-256color", "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8",
                "COLLAB_TOKEN": token, "COLLAB_FRAME_LOG": str(self.frame_log)}
+        if os.environ.get("PYTHONPATH"):  # a checkout run without installing it (a worktree)
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         collab = str(Path(sys.executable).with_name("collab"))
         # BENCH_TUI_WRAP runs the app under a profiler, e.g.
         # "python -m pyinstrument -r text -o /tmp/tui.txt" (the frame figures then include its cost).

@@ -10,7 +10,7 @@ the panes (``screens/``, ``widgets/``) and by the agents (``flows/``) alike. No 
 
 from collab.backend_client.space.artifacts import ArtifactsView, kind_for_title
 from collab.backend_client.space.diff import DiffLine, diff_lines, side_by_side
-from collab.backend_client.space.discussion import DiscussionView, Sent, split_command
+from collab.backend_client.space.discussion import DiscussionView, MessagePage, Sent, split_command
 from collab.backend_client.space.errors import FENCE_LOST, RUN_OVER, LockConflict, Queued, error_code, error_text
 from collab.backend_client.space.locks import LeasePolicy, LockHold
 from collab.backend_client.space.pipeline import PipelineView, StageView, pipeline_flows, stage_output, track, track_line
@@ -32,6 +32,7 @@ __all__ = [
     "LockHold",
     "PipelineView",
     "MembersView",
+    "MessagePage",
     "NoSuchSpace",
     "Queued",
     "Part",

@@ -14,7 +14,9 @@ from collab.wire.text import parse_mentions
 if TYPE_CHECKING:
     from collab.backend_client.space.session import SpaceSession
 
-__all__ = ["COMMANDS", "DiscussionView", "Sent", "split_command"]
+__all__ = ["COMMANDS", "PAGE", "DiscussionView", "MessagePage", "Sent", "split_command"]
+
+PAGE = 100  # messages a page of the log holds (``messages:list``'s live tail is as long)
 
 # Composer commands: "/revise @edwin #test-plan tighten the intro" asks the mentioned agents to
 # revise the artifact (under its lock) instead of replying in the thread; "/vary 5 #test-plan
@@ -30,6 +32,18 @@ class Sent:
     kind: str  # "message", "variations" or "pipeline"
     id: str  # the messageId, the roundId or the pipelineId
     artifact_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    """One page of a long discussion, for the log that pages it in (``messages:page``):
+    ``messages`` oldest first; ``cursor`` continues an ``order: "asc"`` walk; ``done`` when
+    nothing lies beyond it (no older message for :meth:`DiscussionView.older`, no newer one
+    for :meth:`DiscussionView.from_start`)."""
+
+    messages: list[dict[str, Any]]
+    cursor: str
+    done: bool
 
 
 def split_command(body: str) -> tuple[str, str]:
@@ -59,7 +73,8 @@ class DiscussionView:
 
     # ------------------------------------------------------------------ live queries
 
-    def watch_messages(self, limit: int = 100) -> LiveQuery[Any]:
+    def watch_messages(self, limit: int = PAGE) -> LiveQuery[Any]:
+        """The live tail: the newest ``limit`` messages, oldest first."""
         return self.client.watch(api.messages.list, {"spaceId": self.session.space_id, "limit": limit})
 
     def watch_streams(self) -> LiveQuery[Any]:
@@ -81,6 +96,21 @@ class DiscussionView:
             if got["isDone"]:
                 return newest_first[::-1]
             cursor = got["continueCursor"]
+
+    async def older(self, before: float, n: int = PAGE) -> MessagePage:
+        """The ``n`` messages just older than ``before`` (a ``_creationTime``), oldest first:
+        the page above the oldest one the log holds. Asked again with the same arguments it is
+        the same page (pages are keyed by creation time; new messages never shift them)."""
+        got = await self.client.query(api.messages.page, {"spaceId": self.session.space_id, "numItems": n,
+                                                          "cursor": None, "before": before})
+        return MessagePage(got["page"][::-1], str(got["continueCursor"]), bool(got["isDone"]))
+
+    async def from_start(self, cursor: str | None = None, n: int = PAGE) -> MessagePage:
+        """The first ``n`` messages of the discussion (``cursor`` None: where ``Home`` goes),
+        or the ``n`` after a page of this walk (``cursor`` = that page's ``cursor``)."""
+        got = await self.client.query(api.messages.page, {"spaceId": self.session.space_id, "numItems": n,
+                                                          "cursor": cursor, "order": "asc"})
+        return MessagePage(got["page"], str(got["continueCursor"]), bool(got["isDone"]))
 
     # ------------------------------------------------------------------ writes
 

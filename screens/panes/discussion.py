@@ -3,7 +3,8 @@ decisions and open questions, and the composer (``@agent`` asks, ``#artifact`` r
 ``/revise @agent #artifact ...`` asks for a revision under the lock).
 
 It owns its live queries (``messages:list``, ``streams:forSpace``, ``messages:outline`` while
-shown, members and artifacts for the completions) through the discussion facade, and its keys
+shown, members and artifacts for the completions) through the discussion facade, which the log
+also pages older and newer messages from (``messages:page``), and its keys
 (``ctrl+g`` stops the agents wherever the focus is in the pane; the log's keys come here as
 :class:`MessageLog.Act` messages carrying the selected message)."""
 
@@ -59,7 +60,7 @@ class DiscussionPane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="discussion-row"):
-            yield MessageLog(self.session.handle, id="log")
+            yield MessageLog(self.session.handle, pages=self.view, id="log")
             yield OutlinePanel(id="outline")
         yield Composer(id="composer")
 
@@ -181,6 +182,9 @@ class DiscussionPane(Vertical):
             await self.view.mark_decision(str(msg["_id"]), not msg.get("decision"))
         except ConvexError as exc:
             self.notify(f"Rejected: {error_text(exc)}", severity="error")
+            return
+        # A message paged in above the live tail is a copy: show the mark on it too.
+        self.log.replace_message({**msg, "decision": not msg.get("decision")})
 
     def _reply(self, msg: dict[str, Any] | None) -> None:
         self.start_message(f"@{msg.get('authorHandle')} " if msg is not None else self.composer.value)

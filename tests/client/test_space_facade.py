@@ -150,6 +150,36 @@ async def test_discussion_send_revises_the_artifact_on_screen(tmp_path: Path) ->
         await session.close()
 
 
+async def test_discussion_pages_older_messages_and_from_the_start(tmp_path: Path) -> None:
+    """The log's paging: ``older(before)`` is the page just above a message (the same page
+    whenever asked), ``from_start`` walks from the first message by cursor."""
+    config = load_config_text('[identity]\nhandle = "ann"\n')
+    async with backend(tmp_path) as b, client(b, "ann") as ann:
+        session = await open_session(ann, config, handle="ann", space_name="s")
+        view = session.discussion
+        for start in range(1, 251, 50):
+            await asyncio.gather(*(view.post(f"m{n}") for n in range(start, start + 50)))
+        tail = await ann.query(api.messages.list, {"spaceId": session.space_id})
+        assert [m["body"] for m in tail] == [f"m{n}" for n in range(151, 251)]
+
+        above = await view.older(tail[0]["_creationTime"])
+        assert [m["body"] for m in above.messages] == [f"m{n}" for n in range(51, 151)] and not above.done
+        assert await view.older(tail[0]["_creationTime"]) == above  # the same page again
+        top = await view.older(above.messages[0]["_creationTime"])
+        assert [m["body"] for m in top.messages] == [f"m{n}" for n in range(1, 51)] and top.done
+        assert (await view.older(top.messages[0]["_creationTime"], 10)).messages == []
+        await view.post("m251")  # a new message shifts no page
+        assert await view.older(tail[0]["_creationTime"]) == above
+
+        first = await view.from_start()
+        assert [m["body"] for m in first.messages] == [f"m{n}" for n in range(1, 101)] and not first.done
+        second = await view.from_start(first.cursor)
+        assert [m["body"] for m in second.messages] == [f"m{n}" for n in range(101, 201)] and not second.done
+        last = await view.from_start(second.cursor, 60)
+        assert [m["body"] for m in last.messages] == [f"m{n}" for n in range(201, 252)] and last.done
+        await session.close()
+
+
 def test_session_facades_share_the_session() -> None:
     config = load_config_text("")
     fake: Any = type("C", (), {"state": None})()

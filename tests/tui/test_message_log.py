@@ -73,3 +73,38 @@ async def test_log_follows_a_growing_reply_and_keeps_other_messages() -> None:
         assert "✔ decision" in log.message_text(1) and "▌" not in log.message_text(1)
         await pilot.press("up")  # moving up lets the reader stay where they are
         assert log.selected is not None and log.selected["_id"] == "m0"
+
+
+async def test_the_wheel_leaves_the_end_and_new_messages_move_nothing() -> None:
+    from textual.app import App, ComposeResult
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield MessageLog("ann", id="log")
+
+    def shown(log: MessageLog) -> list[str]:
+        return [log.render_line(y).text for y in range(log.size.height)]
+
+    msgs = [_msg(i, f"line {i}", _creationTime=float(i)) for i in range(1, 41)]
+    app = One()
+    async with app.run_test(size=(40, 10)) as pilot:
+        log = app.query_one(MessageLog)
+        log.set_messages(msgs)
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y > 0 and log.selected is msgs[-1]
+        for _ in range(5):
+            log.scroll_up(animate=False)  # what the wheel does
+        await pilot.pause()
+        y, before = log.scroll_y, shown(log)
+        assert y < log.max_scroll_y
+        new = _msg(41, "line 41", _creationTime=41.0)
+        log.set_messages(msgs[1:] + [new])  # the tail moves on: its first message leaves it
+        await pilot.pause()
+        assert log.scroll_y == y and shown(log) == before and log.selected is msgs[-1]
+        assert len(log.messages) == 41 and log.messages[0] is msgs[0]  # nothing above the reader went
+        log.scroll_end(animate=False)  # back at the end: following again
+        await pilot.pause()
+        newer = _msg(42, "line 42", _creationTime=42.0)
+        log.set_messages(msgs[2:] + [new, newer])
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y and log.selected is newer and "line 42" in shown(log)[-1]
