@@ -1,6 +1,9 @@
 """History: every version with author and source (human / agent / merge), the content of the
 selected one, the diff between any two (mark two with space, d diffs; d alone diffs the
-selected version against the one before it), and restore (a new version with old content)."""
+selected version against the one before it), and restore (a new version with old content).
+
+The newest versions are a live query; older ones are paged in (``artifacts:historyPage``) when
+the cursor reaches the last one shown, so a long history is reachable to v1."""
 
 from __future__ import annotations
 
@@ -37,6 +40,10 @@ class HistoryScreen(Screen[None]):
         self.names = names
         self.versions: list[dict[str, Any]] = []
         self.marked: list[int] = []
+        self._live_versions: list[dict[str, Any]] = []
+        self._older: dict[int, dict[str, Any]] = {}  # paged in below the live ones, by version
+        self._cursor: str | None = None  # the next page's
+        self._paged = False  # a page was asked for: _cursor None then means v1 is in
         self._live = LiveBinding(self, self._on_history)
 
     def compose(self) -> ComposeResult:
@@ -71,7 +78,16 @@ class HistoryScreen(Screen[None]):
         return t
 
     def _on_history(self, versions: list[dict[str, Any]] | None) -> None:
-        self.versions = list(versions or [])
+        self._live_versions = list(versions or [])
+        if self._paged:  # a version leaving the live window stays listed below it
+            self._older.update((int(v["version"]), v) for v in self._live_versions)
+        self._show()
+
+    def _show(self) -> None:
+        live = self._live_versions
+        oldest = min((int(v["version"]) for v in live), default=None)
+        below = sorted((n for n in self._older if oldest is None or n < oldest), reverse=True)
+        self.versions = live + [self._older[n] for n in below]
         ol = self.query_one(OptionList)
         keep = ol.highlighted
         ol.clear_options()
@@ -88,6 +104,26 @@ class HistoryScreen(Screen[None]):
         v = self.selected
         if v is not None:
             self.query_one("#version-body", Static).update(Text(str(v.get("content") or "")))
+        if self.versions and event.option_index == len(self.versions) - 1 and int(self.versions[-1]["version"]) > 1:
+            self._page_in()
+
+    @work(exclusive=True, group="history-page")
+    async def _page_in(self) -> None:
+        """The versions below the last one shown (v1 has nothing below it)."""
+        have = {int(v["version"]) for v in self.versions}
+        while not (self._paged and self._cursor is None):
+            try:
+                page, self._cursor = await self.session.artifacts.history_page(str(self.artifact["_id"]),
+                                                                               self._cursor)
+            except ConvexError as exc:
+                self.notify(f"Older versions could not be read: {error_text(exc)}", severity="error")
+                return
+            self._paged = True
+            fresh = [v for v in page if int(v["version"]) not in have]
+            self._older.update((int(v["version"]), v) for v in page)
+            if fresh:  # (the first page repeats the live ones: go on to the next)
+                break
+        self._show()
 
     def action_mark(self) -> None:
         v = self.selected
@@ -98,7 +134,7 @@ class HistoryScreen(Screen[None]):
             self.marked.remove(n)
         else:
             self.marked = (self.marked + [n])[-2:]
-        self._on_history(self.versions)
+        self._show()
 
     def action_diff(self) -> None:
         by = {int(v["version"]): v for v in self.versions}

@@ -62,6 +62,14 @@ class ArtifactsView:
         return self.client.watch(api.artifacts.history, {"artifactId": artifact_id, "limit": limit,
                                                          "includeContent": True})
 
+    async def history_page(self, artifact_id: str, cursor: str | None = None,
+                           n: int = 100) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of versions with their content, newest first (``artifacts:historyPage``), and
+        the cursor of the next page (None once v1 is in): what lies past ``watch_history``."""
+        got = await self.client.query(api.artifacts.historyPage, {"artifactId": artifact_id, "numItems": n,
+                                                                  "cursor": cursor, "includeContent": True})
+        return [dict(v) for v in got["page"]], None if got["isDone"] else str(got["continueCursor"])
+
     # ------------------------------------------------------------------ reads and writes
 
     async def summaries(self) -> list[dict[str, Any]]:

@@ -260,3 +260,31 @@ async def test_after_a_delete_the_screen_and_the_presence_move_on(backend: Backe
         bar = app.screen.query_one("PresenceBar")
         await wait_for(pilot, lambda: "▸#plan" in str(bar.render()) and "#?" not in str(bar.render()),
                        what="the presence bar to name plan")
+
+
+async def _long_history(c: ConvexClient, space_id: str, ids: dict[str, str], backend: Any) -> None:
+    ids["doc"] = await add_doc(c, space_id, "Log", "v1\n")
+    for n in range(2, 231):  # lock, save (a version, the lock released), 229 times
+        token = (await c.mutation(api.locks.acquire, {"artifactId": ids["doc"]}))["token"]
+        await c.mutation(api.artifacts.save, {"artifactId": ids["doc"], "token": token, "content": f"v{n}\n"})
+
+
+async def test_a_long_history_is_reachable_to_v1(backend: BackendProcess) -> None:
+    """230 versions: the newest 100 are live, the rest come in pages as the cursor goes down."""
+    seeded = await asyncio.to_thread(seed_space, backend, _long_history)
+    app = seeded.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: space_ready(app, presence=False), what="the space")
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and len(app.screen.versions) == 100,
+                       what="the live hundred")
+        history = app.screen
+        for _ in range(3):  # the end of what is listed pages the next older versions in
+            await pilot.press("end")
+            await pilot.pause()
+        await wait_for(pilot, lambda: [v["version"] for v in history.versions] == list(range(230, 0, -1)),
+                       what="every version down to v1, in order")
+        await pilot.press("end")
+        await wait_for(pilot, lambda: history.selected is not None and history.selected["version"] == 1,
+                       what="v1 selected")
+        assert "v1" in str(history.query_one("#version-body", Static).render())
