@@ -17,6 +17,11 @@ def set_virtual_size(view: ScrollView, size: Size) -> None:
     if size == view.virtual_size:
         return
     view.set_reactive(Widget.virtual_size, size)
+    if view.styles.scrollbar_visibility == "hidden":
+        # Nothing to draw, and a repainted scrollbar that is not on screen makes Textual
+        # rebuild its map of every widget on the next frame; the view updates its scrollbar
+        # when it shows it again (StreamText._mark_following).
+        return
     view._scroll_update(size)  # scrollbar position and length (Textual's own update path)
 
 

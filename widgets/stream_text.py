@@ -17,7 +17,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Region, Size
+from textual.geometry import NULL_SPACING, Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -74,6 +74,7 @@ class StreamText(ScrollView, can_focus=True):
         self._following = True
         self._pending: str | None = text  # wrapped once the width is known
         self._base = Style()
+        self._frame_width = 0
         # A column that follows its tail is drawn whole on every scroll, though only its last
         # row or two changed: a row's strip is built once per (row, width, style, text).
         self._strips: LRUCache[tuple[int, int, Style, str], Strip] = LRUCache(512)
@@ -91,7 +92,23 @@ class StreamText(ScrollView, can_focus=True):
         # While a text streams and the view follows its end, the scrollbar would move on every
         # new row, and drawing it cost more than the text (measured: bench/variations.py); its
         # gutter stays, so nothing re-wraps when it comes back.
-        self.set_class(self._following and self.streaming, "-following")
+        following = self._following and self.streaming
+        if following == self.has_class("-following"):
+            return
+        self.set_class(following, "-following")
+        if not following and self.is_mounted:  # the scrollbar shows again: bring it up to date
+            self._scroll_update(self.virtual_size)
+            if self.show_vertical_scrollbar:
+                self.vertical_scrollbar.position = self.scroll_y
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        if self.has_class("-following"):
+            # The scrollbar is hidden: moving it would only cost a rebuild of Textual's map of
+            # every widget on the next frame (see set_virtual_size).
+            if round(old_value) != round(new_value):
+                self.refresh(self.size.region)
+            return
+        super().watch_scroll_y(old_value, new_value)
 
     # ------------------------------------------------------------------ text in
 
@@ -109,7 +126,9 @@ class StreamText(ScrollView, can_focus=True):
             self._pending = text
             self.refresh()
             return
-        first, scroll = len(self._rows), self.scroll_offset.y
+        # Wrapping is prefix-stable (widgets/wrap.py): appended text changes only the open last
+        # row and the rows after it, even within one long paragraph.
+        first, scroll = len(self._rows) + len(self._tail.lines) - 1, self.scroll_offset.y
         if text == self.text and streaming == was_streaming:
             return
         if text.startswith(self.text):
@@ -165,7 +184,44 @@ class StreamText(ScrollView, can_focus=True):
             self._resized()
         if self._follow and self.streaming and self.scroll_y != self.max_scroll_y:
             self.scroll_y = self.max_scroll_y
-        return super().render_lines(crop)
+        self._frame_width = self.size.width
+        if not self._plain_box():
+            return super().render_lines(crop)
+        return self._render_plain(crop)
+
+    def _plain_box(self) -> bool:
+        """No border, padding, outline, tint, opacity or hatch: a drawn row is the final row."""
+        styles = self.styles
+        return (styles.gutter == NULL_SPACING and not any(edge for edge, _ in styles.outline)
+                and not styles.tint.a and self.opacity == 1 and styles.text_opacity == 1
+                and (not styles.has_rule("hatch") or styles.hatch == "none")
+                and self._border_title is None and self._border_subtitle is None)
+
+    def _render_plain(self, crop: Region) -> list[Strip]:
+        """What Textual's styles cache would make of ``render_line`` for a plain box, without it.
+
+        The styles cache keeps lines by their place on screen, so a column that scrolls by a row
+        loses all of them and builds every line again (Strip copies, border and style look-ups
+        per line): that was most of a frame with five columns streaming (bench/variations.py).
+        Here a scrolled row comes back as the same Strip object it was a frame ago, and so do its
+        filtered copy, its cuts and its terminal text, which Textual caches per Strip.
+        """
+        width, height = self._frame_width, self.size.height
+        base_background, background = self.background_colors
+        inner = self._styles_cache.get_inner_outer(base_background, background)[0].rich_style
+        filters = self.get_line_filters()
+        strips: list[Strip] = []
+        for y in crop.line_range:
+            strip = self.render_line(y) if y < height else Strip.blank(width, inner)
+            if strip.cell_length != width:
+                strip = strip.adjust_cell_length(width, inner)
+            for line_filter in filters:
+                strip = strip.apply_filter(line_filter, background)
+            strips.append(strip)
+        if crop.column_span != (0, width):
+            x1, x2 = crop.column_span
+            strips = [strip.crop(x1, x2) for strip in strips]
+        return strips
 
     # ------------------------------------------------------------------ drawing
 
@@ -175,7 +231,7 @@ class StreamText(ScrollView, can_focus=True):
         return bisect_right(self._line_first, row) - 1
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self._frame_width or self.size.width  # set once per frame by render_lines
         base = self._base
         row = self.scroll_offset.y + y
         if not self.text and not self.streaming:
