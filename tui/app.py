@@ -19,6 +19,7 @@ from collab.config import Config, textual_keymap
 from collab.backend_client.space import SpaceSession
 from collab.screens.startup import ErrorScreen, StartingScreen
 from collab.tui.bootstrap import BootstrapError, LaunchOptions, connect, load
+from collab.tui.compositor import use_row_cropping
 from collab.tui.palette import ScreenCommands
 from collab.tui.run import resume_gc
 from collab.widgets.keys import binding
@@ -96,6 +97,13 @@ class CollabApp(App[None]):
         if stack and stack[-1].styles.background.a == 1:
             return []
         return list(super()._background_screens)
+
+    def _get_screen(self, screen: Screen[Any] | str) -> tuple[Screen[Any], Any]:
+        # Every screen the app shows passes here (push, switch, modes): each draws through the
+        # row-cropping compositor (collab.tui.compositor).
+        got, await_mount = super()._get_screen(screen)
+        use_row_cropping(got)
+        return got, await_mount
 
     def _connection_changed(self, status: Any) -> None:
         if status.state.value == "reconnecting":
