@@ -72,12 +72,14 @@ class StreamText(ScrollView, can_focus=True):
         self._line_first: list[int] = []  # first row of each closed source line
         self._tail = IncrementalWrap(1)  # the last source line, still growing
         self._following = True
+        self._jump_top = 0  # while following a streaming text: the top row of the view
         self._pending: str | None = text  # wrapped once the width is known
         self._base = Style()
         self._frame_width = 0
         # A column that follows its tail is drawn whole on every scroll, though only its last
         # row or two changed: a row's strip is built once per (row, width, style, text).
         self._strips: LRUCache[tuple[int, int, Style, str], Strip] = LRUCache(512)
+        self._finished: LRUCache[tuple[Any, ...], Strip] = LRUCache(512)  # the same, filtered
 
     @property
     def _follow(self) -> bool:
@@ -141,6 +143,7 @@ class StreamText(ScrollView, can_focus=True):
     def _rewrap(self, text: str) -> None:
         self.text, self._rows, self._line_first, self._tail = "", [], [], IncrementalWrap(self._width)
         self._strips.clear()
+        self._finished.clear()
         self._extend(text)
 
     def _extend(self, more: str) -> None:
@@ -165,9 +168,31 @@ class StreamText(ScrollView, can_focus=True):
         """The streaming cursor gets a row of its own when the last row is full."""
         return self.streaming and len(self._tail.lines[-1]) >= self._width
 
+    def _virtual_rows(self) -> int:
+        """The rows the view scrolls over. While it follows a streaming text it jump-scrolls,
+        as terminals do under fast output: when the end passes the bottom, the view moves up a
+        third of its height at once and the end fills the space left below it.
+
+        Scrolling by one row moves every row of the column, so the whole column is drawn and
+        sent to the terminal again; five columns at 50 tokens/s did that ~70 times a second
+        (bench/variations.py). Jumps do it a few times a second, send a fraction of the bytes
+        over SSH, and move the text under the reader's eyes less often. Nothing is hidden: the
+        end is always on screen. The space below stays while the text streams (a reader who
+        scrolled up comes back down to it) and goes when it stops."""
+        rows = max(1, self.row_count)
+        view = self.scrollable_content_region.height
+        if not self.streaming or view < 3 or rows <= view:
+            self._jump_top = 0
+            return rows
+        if self._following and (rows > self._jump_top + view or rows <= self._jump_top):
+            self._jump_top = rows - view + view // 3
+        return max(rows, self._jump_top + view)
+
     def _resized(self, first: int = 0, scroll_before: float | None = None) -> None:
-        set_virtual_size(self, Size(self._width, max(1, self.row_count)))
+        set_virtual_size(self, Size(self._width, self._virtual_rows()))
         if self._follow and self.streaming and self.scroll_y != self.max_scroll_y:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        elif self.scroll_y > self.max_scroll_y:  # the space below the end went: end at the bottom
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
         if scroll_before is None:
             self.refresh()
@@ -209,14 +234,29 @@ class StreamText(ScrollView, can_focus=True):
         width, height = self._frame_width, self.size.height
         base_background, background = self.background_colors
         inner = self._styles_cache.get_inner_outer(base_background, background)[0].rich_style
-        filters = self.get_line_filters()
+        filters = tuple(self.get_line_filters())
         strips: list[Strip] = []
+        # A plain text row (no cursor, not in compose mode) is kept finished, filters applied:
+        # most rows of a frame are rows of the last frame.
+        top, cached = int(self.scroll_offset.y), self._finished
+        plain = not self.show_cursor_line and bool(self.text)
         for y in crop.line_range:
+            key = None
+            if plain and y < height:
+                got = self._row_text(top + y)
+                if got is not None and not got[1]:
+                    key = (top + y, width, self._base, got[0], inner, background, filters)
+                    strip = cached.get(key)
+                    if strip is not None:
+                        strips.append(strip)
+                        continue
             strip = self.render_line(y) if y < height else Strip.blank(width, inner)
             if strip.cell_length != width:
                 strip = strip.adjust_cell_length(width, inner)
             for line_filter in filters:
                 strip = strip.apply_filter(line_filter, background)
+            if key is not None:
+                cached[key] = strip
             strips.append(strip)
         if crop.column_span != (0, width):
             x1, x2 = crop.column_span
@@ -230,6 +270,18 @@ class StreamText(ScrollView, can_focus=True):
             return len(self._line_first)  # the open last line
         return bisect_right(self._line_first, row) - 1
 
+    def _row_text(self, row: int) -> tuple[str, bool] | None:
+        """A virtual row's text and whether the streaming cursor ends it (None: past the end)."""
+        closed, tail = self._rows, self._tail.lines
+        if row < len(closed):
+            return closed[row], False
+        k = row - len(closed)
+        if k < len(tail):
+            return tail[k], self.streaming and k == len(tail) - 1 and not self._cursor_row()
+        if k == len(tail) and self._cursor_row():
+            return "", True
+        return None
+
     def render_line(self, y: int) -> Strip:
         width = self._frame_width or self.size.width  # set once per frame by render_lines
         base = self._base
@@ -239,18 +291,10 @@ class StreamText(ScrollView, can_focus=True):
                 style = base + self.get_component_rich_style("stream-text--empty")
                 return Strip([Segment(self.placeholder[:width], style)]).extend_cell_length(width, base)
             return Strip.blank(width, base)
-        tail = self._tail.lines
-        cursor = False
-        if row < len(self._rows):
-            text = self._rows[row]
-        elif row - len(self._rows) < len(tail):
-            k = row - len(self._rows)
-            text = tail[k]
-            cursor = self.streaming and k == len(tail) - 1 and not self._cursor_row()
-        elif self._cursor_row() and row == len(self._rows) + len(tail):
-            text, cursor = "", True
-        else:
+        got = self._row_text(row)
+        if got is None:
             return Strip.blank(width, base)
+        text, cursor = got
         if not self.show_cursor_line and not cursor:
             key = (row, width, base, text)
             strip = self._strips.get(key)

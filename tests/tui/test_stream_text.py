@@ -101,5 +101,26 @@ async def test_the_scrollbar_is_right_when_the_reader_leaves_the_end() -> None:
         await pilot.pause()
         assert not view.has_class("-following")
         bar = view.vertical_scrollbar
-        assert bar.window_virtual_size == view.virtual_size.height == view.row_count
+        assert bar.window_virtual_size == view.virtual_size.height >= view.row_count
         assert bar.position == view.scroll_y == view.max_scroll_y - 1
+
+
+async def test_a_followed_stream_jump_scrolls_and_its_end_stays_on_screen() -> None:
+    async with Host().run_test(size=(40, 14)) as pilot:
+        view = pilot.app.query_one(StreamText)
+        height = view.scrollable_content_region.height
+        tops: list[int] = []
+        for end in range(24, 2400, 24):  # a row (four words) at a time
+            view.set_text(WORDS[:end], streaming=True)
+            await pilot.pause()
+            top = int(view.scroll_offset.y)
+            last = view.row_count - 1
+            assert top <= last < top + height, (end, top, last)  # the end is on screen
+            tops.append(top)
+        moves = sum(1 for a, b in zip(tops, tops[1:]) if a != b)
+        grown = view.row_count - height
+        assert 0 < moves <= grown // (height // 3) + 1, (moves, grown)  # jumps, not one per row
+        view.set_text(WORDS[:2400], streaming=False)  # finished: no space left below the end
+        await pilot.pause()
+        assert view.virtual_size.height == view.row_count
+        assert int(view.scroll_offset.y) == view.row_count - height
