@@ -15,7 +15,8 @@ Figures:
   length shows, and its CPU (floor <= 30 % of a core each);
 - backend commits/s over the window (bounded by the cadences: ~4/s per variation at the 250 ms
   persistence cadence plus one UI push per 30 ms for the whole worker, not one per token) and
-  CPU of the backend and the worker.
+  CPU of the backend and the worker;
+- the bytes each TUI wrote to its terminal per second over the window (what SSH carries).
 
     python bench/variations.py [--n 5] [--tps 50] [--seconds 10]
 """
@@ -126,10 +127,12 @@ async def main() -> None:
                 await asyncio.sleep(0.01)
             s0, w0 = json.loads(stats.read_text()), proc_cpu(worker.pid)
             cpu0 = [t.cpu() for t in tuis]
+            out0 = [t.bytes_out for t in tuis]
             while not all(len(emitted[h]) == tokens for h in handles):
                 await asyncio.sleep(0.05)
             s1, w1 = json.loads(stats.read_text()), proc_cpu(worker.pid)
             cpu1 = [t.cpu() for t in tuis]
+            out1 = [t.bytes_out for t in tuis]
             window = s1["t"] - s0["t"]
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
@@ -163,7 +166,7 @@ async def main() -> None:
     print(f"  CPU backend            {100 * (s1['cpu'] - s0['cpu']) / window:6.1f} %")
     print(f"  CPU worker             {100 * (w1 - w0) / window:6.1f} %")
     ok = pct([x * 1000 for x in steady], 99) <= 100
-    for tui, c0, c1 in zip(tuis, cpu0, cpu1):
+    for tui, c0, c1, b0, b1 in zip(tuis, cpu0, cpu1, out0, out1):
         frames = tui.frames(s0["t"], s1["t"])
         secs = [f for _, f, _, _ in frames]
         p99 = pct([x * 1000 for x in secs], 99)
@@ -178,6 +181,8 @@ async def main() -> None:
                 per_second.append(f"{pct(ms, 50):.1f}/{pct(ms, 99):.1f}")
         print(f"  TUI {name:<6} p50/p99 per second (ms): {' '.join(per_second)}")
         print(f"  TUI {name:<6} CPU        {cpu:6.1f} %   (floor <= 30 %)")
+        print(f"  TUI {name:<6} terminal   {(b1 - b0) / 1024 / window:6.1f} KiB/s written to the pty (what an SSH "
+              f"session carries)")
         ok = ok and p99 <= 16.7 and cpu <= 30
     print(f"  floors: {'met' if ok else 'NOT met'}")
 
