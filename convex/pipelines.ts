@@ -408,6 +408,7 @@ export const forArtifact = query({
   // The artifact's pipelines, newest first (at most `limit`, default 20), each with its current
   // attempt (`currentRun`, no content) and whether it holds the artifact.
   handler: async (ctx, args) => {
+    if (Number.isNaN(args.limit)) invalid("limit must be a number", { field: "limit" });
     const limit = Math.trunc(Math.min(Math.max(args.limit ?? 20, 1), 100));
     const rows = await ctx.db
       .query("pipelines")

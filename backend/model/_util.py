@@ -5,6 +5,7 @@ client."""
 from __future__ import annotations
 
 import base64
+import math
 import re
 from typing import Any
 
@@ -15,6 +16,12 @@ __all__ = ["TRAILING", "audit", "notify", "slugify", "check_slug", "parse_mentio
            "actor_summary", "get_in"]
 
 _TRAILING = TRAILING
+
+
+def whole(x: Any) -> bool:
+    """A whole number. Arguments are float64: NaN and the infinities pass ``v.number()``, and
+    ``int()`` of them raises, which would answer bad input with an internal error."""
+    return isinstance(x, (int, float)) and math.isfinite(x) and x == int(x)
 
 
 def audit(ctx: Any, space_id: str, type_: str, data: dict[str, Any], *,

@@ -26,7 +26,7 @@ from collab.backend.model import _live
 from collab.backend.model import _lockcore as lk
 from collab.backend.model import _pipeline as pl
 from collab.backend.model._auth import mutation, query
-from collab.backend.model._util import audit, get_in
+from collab.backend.model._util import audit, get_in, whole
 from collab.backend.model._versions import check_content
 from collab.backend.model.runs import finish_run
 from collab.backend.validators import v
@@ -142,7 +142,7 @@ def start(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     artifact, caller = ctx.caller.target, ctx.caller
     stages = _stages(ctx, artifact["spaceId"], args["stages"])
     attempts = args.get("maxAttempts", DEFAULT_ATTEMPTS)
-    if attempts != int(attempts) or not 1 <= attempts <= MAX_ATTEMPTS:
+    if not whole(attempts) or not 1 <= attempts <= MAX_ATTEMPTS:
         err.invalid(f"maxAttempts must be a whole number from 1 to {MAX_ATTEMPTS}", maxAttempts=attempts)
     title = (args.get("title") or args.get("flow") or "Pipeline").strip()
     if not 1 <= len(title) <= 60:
@@ -324,7 +324,10 @@ def get(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 def forArtifact(ctx: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """The artifact's pipelines, newest first (at most ``limit``, default 20), each with its
     current attempt (``currentRun``, no content) and whether it holds the artifact."""
-    limit = int(min(max(args.get("limit", 20), 1), 100))
+    limit = args.get("limit", 20)
+    if limit != limit:  # NaN: a float64 argument, and no number of rows
+        err.invalid("limit must be a number", field="limit")
+    limit = int(min(max(limit, 1), 100))
     rows = ctx.db.query("pipelines").with_index(
         "by_artifact", lambda q: q.eq("artifactId", args["artifactId"])).order("desc").take(limit)
     out = []

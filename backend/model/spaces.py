@@ -10,7 +10,7 @@ from collab.backend.database import UNDEFINED
 from collab.backend.functions import internal_mutation
 from collab.backend.model._auth import actor_by_subject, membership, mutation, query
 from collab.backend.model._errors import fail, invalid
-from collab.backend.model._util import audit, notify
+from collab.backend.model._util import audit, notify, whole
 from collab.backend.model.schema import ACTOR_KIND, ROLE
 from collab.backend.validators import v
 
@@ -128,7 +128,7 @@ def invite(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     if role == "owner":
         invalid("invites are for editors and viewers; make an owner with spaces:setRole")
     max_uses = args.get("maxUses")
-    if max_uses is not None and (max_uses != int(max_uses) or not 1 <= max_uses <= MAX_INVITE_USES):
+    if max_uses is not None and (not whole(max_uses) or not 1 <= max_uses <= MAX_INVITE_USES):
         invalid(f"maxUses must be a whole number from 1 to {MAX_INVITE_USES}")
     expires_in = args.get("expiresInMs")
     if expires_in is not None and not MIN_EXPIRY_MS <= expires_in <= MAX_EXPIRY_MS:

@@ -19,7 +19,7 @@ from typing import Any
 from collab.backend.model import _errors as err
 from collab.backend.model._auth import membership, mutation, query
 from collab.backend.model._limits import row_limit
-from collab.backend.model._util import audit, get_in
+from collab.backend.model._util import audit, get_in, whole
 from collab.backend.model._versions import commit_version
 from collab.backend.model.runs import finish_run, insert_run
 from collab.backend.validators import v
@@ -52,10 +52,10 @@ def _agents(ctx: Any, space_id: str, handles: list[str] | None) -> list[dict[str
 
 
 def _check_n(n: float, max_n: float | None) -> int:
-    limit = min(int(max_n), MAX_N) if max_n is not None else DEFAULT_MAX_N
-    if max_n is not None and not 1 <= max_n <= MAX_N:
+    if max_n is not None and not 1 <= max_n <= MAX_N:  # (NaN fails every comparison)
         err.invalid(f"maxN must be between 1 and {MAX_N}", maxN=max_n)
-    if n != int(n) or not 1 <= n <= limit:
+    limit = min(int(max_n), MAX_N) if max_n is not None else DEFAULT_MAX_N
+    if not whole(n) or not 1 <= n <= limit:
         err.invalid(f"N must be a whole number from 1 to {limit}", n=n, max=limit)
     return int(n)
 
@@ -293,7 +293,7 @@ def compose(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
                      status=prop["status"])
         lines = _lines(prop["content"])
         start, end = part["range"]["start"], part["range"]["end"]
-        if start != int(start) or end != int(end) or not 0 <= start < end <= len(lines):
+        if not whole(start) or not whole(end) or not 0 <= start < end <= len(lines):
             err.invalid(f"part {i + 1}: lines {start:g}-{end:g} are outside variation #{row['index']:g} "
                         f"(it has {len(lines)} lines)", part=i, lines=len(lines))
         taken.append({"variationId": row["_id"], "index": row["index"], "roundId": row["roundId"],

@@ -103,6 +103,8 @@ def test_start_holds_the_artifact_and_queues_the_first_stage_in_one_commit(h: Ha
     ([{"name": "a", "actor": "ada"}, {"name": "a", "actor": "ada"}], {}, "unique"),
     ([{"name": "a", "actor": "ada"}], {"maxAttempts": 0}, "maxAttempts"),
     ([{"name": "a", "actor": "ada"}], {"maxAttempts": 2.5}, "maxAttempts"),
+    ([{"name": "a", "actor": "ada"}], {"maxAttempts": float("nan")}, "maxAttempts"),
+    ([{"name": "a", "actor": "ada"}], {"maxAttempts": float("inf")}, "maxAttempts"),
 ])
 def test_bad_start_changes_nothing(h: Harness, w: dict[str, Any], stages: list[dict[str, Any]],
                                    extra: dict[str, Any], needle: str) -> None:
@@ -314,3 +316,9 @@ def test_an_agent_run_that_ends_without_handing_in_fails_the_stage(h: Harness, w
     assert p["status"] == "failed" and "the review of stage draft by @quinn failed: no verdict" in p["reason"]
     assert h.call("pipelines:retry", {"pipelineId": pid}, ALICE) == {"status": "awaitingReview", "attempt": 2}
     assert _decide(h, pid, QUINN, "fine") == {"status": "done", "version": 2}
+
+
+def test_a_list_limit_that_is_not_a_number_is_refused(h: Harness, w: dict[str, Any]) -> None:
+    data = expect_error(h, "pipelines:forArtifact", {"artifactId": w["art"], "limit": float("nan")}, ALICE)
+    assert data["code"] == "INVALID_ARGUMENT" and "limit must be a number" in data["message"]
+    assert h.call("pipelines:forArtifact", {"artifactId": w["art"], "limit": float("inf")}, ALICE) == []

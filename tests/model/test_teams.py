@@ -74,6 +74,14 @@ def test_codes_forgive_case_spaces_and_dashes(h: Harness) -> None:
     assert h.call("spaces:join", {"code": typed}, BOB)["spaceId"] == space
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_max_uses_that_is_not_a_number_is_refused_clearly(h: Harness, bad: float) -> None:
+    space = _space(h)
+    err = expect_error(h, "spaces:invite", {"spaceId": space, "maxUses": bad}, OWNER)
+    assert err["code"] == "INVALID_ARGUMENT" and "maxUses must be a whole number" in err["message"]
+    assert h.call("spaces:invites", {"spaceId": space}, OWNER) == []  # nothing was written
+
+
 def test_multi_use_code_and_joining_twice(h: Harness) -> None:
     space = _space(h)
     code = h.call("spaces:invite", {"spaceId": space, "maxUses": 2, "role": "viewer"}, OWNER)["code"]

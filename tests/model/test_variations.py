@@ -63,6 +63,8 @@ def test_start_queues_one_run_per_variation_in_one_commit(h: Harness, w: dict[st
     ({"n": 2, "agents": ["nobody"]}, "INVALID_ARGUMENT"), ({"n": 2, "agents": ["edwin"]}, "INVALID_ARGUMENT"),
     ({"n": 2, "temperatures": [0.5]}, "INVALID_ARGUMENT"), ({"n": 1, "temperatures": [3]}, "INVALID_ARGUMENT"),
     ({"n": 2, "instruction": "  "}, "INVALID_ARGUMENT"),
+    ({"n": float("nan")}, "INVALID_ARGUMENT"), ({"n": float("inf")}, "INVALID_ARGUMENT"),
+    ({"n": 2, "maxN": float("nan")}, "INVALID_ARGUMENT"), ({"n": 2, "maxN": float("inf")}, "INVALID_ARGUMENT"),
 ])
 def test_bad_start_arguments_change_nothing(h: Harness, w: dict[str, Any], args: dict[str, Any], code: str) -> None:
     before = h.storage.last_ts
@@ -177,6 +179,8 @@ def test_compose_with_an_instruction_or_overlap_asks_an_agent(h: Harness, w: dic
 @pytest.mark.parametrize("part,code", [
     ({"range": {"start": 0, "end": 9}}, "INVALID_ARGUMENT"), ({"range": {"start": 2, "end": 2}}, "INVALID_ARGUMENT"),
     ({"range": {"start": -1, "end": 1}}, "INVALID_ARGUMENT"),
+    ({"range": {"start": float("nan"), "end": 1}}, "INVALID_ARGUMENT"),
+    ({"range": {"start": 0, "end": float("inf")}}, "INVALID_ARGUMENT"),
 ])
 def test_bad_parts_change_nothing(h: Harness, w: dict[str, Any], part: dict[str, Any], code: str) -> None:
     got = h.call("variations:start", {"artifactId": w["art"], "instruction": "x", "n": 2, "agents": ["ada"]}, ED)
