@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 from textual._compositor import Compositor
+from textual._context import visible_screen_stack
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
 from textual.geometry import Region
 from textual.widgets import Footer, OptionList, Static, TextArea
 
@@ -54,13 +56,28 @@ def _chops(compositor: Compositor, kind: type[Compositor], crop: Region, rows: s
     return [{cut: None if strip is None else list(strip) for cut, strip in line.items()} for line in chops]
 
 
-async def test_row_cropped_renders_match_textual() -> None:
+class Dialog(ModalScreen[None]):
+    """A translucent screen: the grid shows through it (Textual draws the screens below)."""
+
+    CSS = "Dialog { align: center middle; } #box { width: 40; height: 7; border: thick $accent; }"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="box"):
+            yield Static("Pick #2 as v3 of Story?")
+            yield StreamText("a dialog's own text")
+
+
+@pytest.mark.parametrize("modal", [False, True])
+async def test_row_cropped_renders_match_textual(modal: bool) -> None:
     app = Grid()
     async with app.run_test(size=(90, 30)) as pilot:
         for i, view in enumerate(app.query(StreamText)):
             view.set_text("".join(f"w{k:04d} " for k in range(150 * (i + 1))), streaming=i != 1)
         app.query_one(OptionList).scroll_to(y=7, animate=False)
         await pilot.pause()
+        if modal:
+            await app.push_screen(Dialog())
+            await pilot.pause()
         screen = app.screen
         use_row_cropping(screen)
         compositor = screen._compositor
@@ -78,6 +95,7 @@ async def test_row_cropped_renders_match_textual() -> None:
         for regions in cases:
             crop = Region.from_union(regions).intersection(size)
             rows = {y for y, _, _ in compositor._regions_to_spans(regions)}
+            visible_screen_stack.set(app._background_screens)  # what Textual sets before a render
             ours = _chops(compositor, RowCroppedCompositor, crop, rows)
             theirs = _chops(compositor, Compositor, crop, rows)
             for y in rows:
