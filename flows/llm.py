@@ -469,6 +469,14 @@ def classify_error(
             agent=agent,
             status_code=status,
         )
+    if "repeating the same chunk" in lowered:  # litellm's guard against a model stuck in a loop
+        return ProviderError(
+            "the model kept writing the same text over and over and was stopped; try again",
+            model=model,
+            agent=agent,
+            status_code=status,
+            retryable=True,
+        )
     if names & {
         "APIConnectionError",
         "MidStreamFallbackError",

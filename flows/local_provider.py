@@ -23,7 +23,33 @@ from collab.flows.local_model import (
     find_weights,
 )
 
-__all__ = ["generation_params", "plain_messages", "register"]
+__all__ = ["LOOP_LIMIT", "LoopGuard", "generation_params", "plain_messages", "register"]
+
+# A small model sometimes falls into a loop, writing the same piece ("today.") again and again
+# until max_tokens. litellm raises after 100 identical chunks in a row, which would fail the
+# whole run for a text that is merely poor; the local provider ends the answer itself first,
+# keeping what was written, as if the model had stopped.
+LOOP_LIMIT = 30
+
+
+class LoopGuard:
+    """Counts identical chunks in a row (only chunks over 2 characters, as litellm does)."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit or LOOP_LIMIT
+        self.last: str | None = None
+        self.count = 0
+        self.chunks = 0
+
+    def looping(self, text: str) -> bool:
+        """Note ``text``; True once it is the ``limit``-th identical chunk in a row."""
+        self.chunks += 1
+        if len(text) <= 2:
+            self.last, self.count = None, 0
+            return False
+        self.count = self.count + 1 if text == self.last else 1
+        self.last = text
+        return self.count >= self.limit
 
 
 def generation_params(optional_params: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +111,18 @@ def _make_provider() -> Any:
             "tool_use": None,
         }  # type: ignore[typeddict-item]
 
+    def looped_chunk(guard: LoopGuard) -> GenericStreamingChunk:
+        """The end of an answer stopped in a loop: the chunks so far are its tokens (the
+        prompt's count is not known without the engine's result)."""
+        return {
+            "text": "",
+            "is_finished": True,
+            "finish_reason": "stop",
+            "usage": {"prompt_tokens": 0, "completion_tokens": guard.chunks, "total_tokens": guard.chunks},
+            "index": 0,
+            "tool_use": None,
+        }  # type: ignore[typeddict-item]
+
     def fill(model_response: Any, model: str, text: str, last: Any) -> Any:
         model_response.choices[0].message.content = text
         model_response.choices[0].finish_reason = (last or {}).get("finish_reason") or "stop"
@@ -112,12 +150,16 @@ def _make_provider() -> Any:
             stream = engine.stream(
                 name_of(model), plain_messages(messages), generation_params(optional)
             )
+            guard = LoopGuard()
             try:
                 async for item in stream:
                     if isinstance(item, GenerationResult):
                         yield last_chunk(item)
                     else:
                         yield chunk_of(item)
+                        if guard.looping(item):  # closing the stream stops the engine
+                            yield looped_chunk(guard)
+                            return
             except LocalModelUnavailable as exc:
                 raise CustomLLMError(status_code=503, message=str(exc)) from exc
             except LocalModelError as exc:
@@ -141,8 +183,12 @@ def _make_provider() -> Any:
                 raise CustomLLMError(status_code=503, message=str(exc)) from exc
             except LocalModelError as exc:
                 raise CustomLLMError(status_code=exc.status, message=str(exc)) from exc
+            guard = LoopGuard()
             for token in tokens:
                 yield chunk_of(token)
+                if guard.looping(token):
+                    yield looped_chunk(guard)
+                    return
             yield last_chunk(result)
 
         async def acompletion(  # type: ignore[override]

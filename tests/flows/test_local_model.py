@@ -14,15 +14,17 @@ import signal
 import stat
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from collab.flows import local_model
+from collab.flows import local_model, local_provider
 from collab.flows.errors import ModelNotFound, ProviderError
 from collab.flows.llm import TokenChunk, stream_completion
 from collab.flows.local_model import (
     DEFAULT_LOCAL_MODEL,
+    GenerationResult,
     binding_available,
     engine,
     find_weights,
@@ -284,3 +286,37 @@ async def test_warm_up_loads_litellm_and_the_weights() -> None:
     await llm.warm_up([DEFAULT_LOCAL_MODEL, "openai/gpt-4o-mini"])
     assert llm._litellm is not None
     assert "smollm2" in engine._servers
+
+
+def _looping_engine(monkeypatch: pytest.MonkeyPatch, pieces: int) -> None:
+    """The engine, replaced for this test only: a model stuck writing " today." ``pieces``
+    times (what the 135M model once did in the writing preset)."""
+
+    async def stream(name: str, messages: Any, params: Any) -> AsyncIterator[Any]:
+        yield "It is sunny"
+        for _ in range(pieces):
+            yield " today."
+        yield GenerationResult(finish_reason="length", prompt_tokens=12, completion_tokens=pieces + 1)
+
+    monkeypatch.setattr(engine, "stream", stream)
+
+
+async def test_a_model_stuck_in_a_loop_ends_its_answer_instead_of_failing(monkeypatch: pytest.MonkeyPatch) -> None:
+    _looping_engine(monkeypatch, 200)
+    chunks = [c async for c in stream_completion(DEFAULT_LOCAL_MODEL, QUESTION, max_tokens=512)]
+    *tokens, last = chunks
+    text = "".join(c.text for c in tokens)
+    assert text == "It is sunny" + " today." * local_provider.LOOP_LIMIT  # what was written is kept
+    assert last.done and last.finish_reason == "stop"
+
+
+async def test_a_provider_stuck_in_a_loop_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without the local guard, litellm's own one (100 identical chunks) stops the stream: the
+    # run fails with a sentence that says what happened, not "lost the connection".
+    monkeypatch.setattr(local_provider, "LOOP_LIMIT", 10_000)
+    _looping_engine(monkeypatch, 200)
+    with pytest.raises(ProviderError) as caught:
+        async for _ in stream_completion(DEFAULT_LOCAL_MODEL, QUESTION, max_tokens=512):
+            pass
+    assert "the same text over and over" in str(caught.value)
+    assert "connection" not in str(caught.value)
