@@ -6,6 +6,7 @@ restore)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -177,11 +178,16 @@ async def test_copy_follows_the_clipboard_setting(clipboard: str, backend: Backe
             assert app.clipboard == "first text\n" and _toasts(app)[-1] == "Copied Plan (OSC 52)."
 
 
+async def _save_versions(c: ConvexClient, doc: str, texts: Iterable[str]) -> None:
+    """Each text a version, as an editor makes it: lock, save (the save releases the lock)."""
+    for text in texts:
+        token = (await c.mutation(api.locks.acquire, {"artifactId": doc}))["token"]
+        await c.mutation(api.artifacts.save, {"artifactId": doc, "token": token, "content": text})
+
+
 async def _three_versions(c: ConvexClient, space_id: str, ids: dict[str, str], backend: Any) -> None:
     ids["doc"] = await add_doc(c, space_id, "Plan", "one\n")
-    for text in ("one\ntwo\n", "one\ntwo\nthree\n"):
-        token = (await c.mutation(api.locks.acquire, {"artifactId": ids["doc"]}))["token"]
-        await c.mutation(api.artifacts.save, {"artifactId": ids["doc"], "token": token, "content": text})
+    await _save_versions(c, ids["doc"], ("one\ntwo\n", "one\ntwo\nthree\n"))
 
 
 async def test_history_marks_diffs_and_restores(backend: BackendProcess) -> None:
@@ -264,9 +270,7 @@ async def test_after_a_delete_the_screen_and_the_presence_move_on(backend: Backe
 
 async def _long_history(c: ConvexClient, space_id: str, ids: dict[str, str], backend: Any) -> None:
     ids["doc"] = await add_doc(c, space_id, "Log", "v1\n")
-    for n in range(2, 231):  # lock, save (a version, the lock released), 229 times
-        token = (await c.mutation(api.locks.acquire, {"artifactId": ids["doc"]}))["token"]
-        await c.mutation(api.artifacts.save, {"artifactId": ids["doc"], "token": token, "content": f"v{n}\n"})
+    await _save_versions(c, ids["doc"], (f"v{n}\n" for n in range(2, 231)))  # 229 more versions
 
 
 async def test_a_long_history_is_reachable_to_v1(backend: BackendProcess) -> None:
